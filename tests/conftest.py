@@ -1,0 +1,16 @@
+"""Hypothesis profiles.
+
+Profiles: ``ci`` (derandomised, few examples; loaded when CI is set), ``dev`` (the default
+locally) and ``thorough`` (``HYPOTHESIS_PROFILE=thorough``, many examples).
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=25, derandomize=True, print_blob=True, **_common)
+settings.register_profile("dev", max_examples=40, **_common)
+settings.register_profile("thorough", max_examples=500, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
