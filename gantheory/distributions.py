@@ -49,7 +49,7 @@ class GaussianMixture(MixtureSameFamily):
 
     has_rsample = True
 
-    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
         sample_shape = torch.Size(sample_shape)
         n = sample_shape.numel()
         comps = as_gaussian_mixture(self)

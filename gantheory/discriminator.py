@@ -1,0 +1,216 @@
+"""The theory of the GAN game: the optimal discriminator D*, the value V(D, G) and C(G).
+
+For a fixed generator with density p_g, the discriminator that maximises
+
+    V(D, G) = E_{x ~ p_data}[log D(x)] + E_{x ~ p_g}[log(1 − D(x))]
+
+is D*(x) = p_data(x) / (p_data(x) + p_g(x)) (Goodfellow et al. 2014, Proposition 1), and
+the virtual training criterion C(G) = max_D V(D, G) = V(D*, G) = −log 4 + 2·JSD(p_data ‖ p_g)
+(Theorem 1): its global minimum −log 4 is reached iff p_g = p_data, where D* = ½ everywhere.
+
+Reference: Goodfellow et al. 2014, Generative Adversarial Nets, arXiv:1406.2661.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Distribution
+
+from gantheory import _validation as check
+from gantheory.distributions import as_gaussian_mixture
+from gantheory.divergences import (
+    Estimate,
+    Method,
+    _log_prob,
+    _mixture_log_density,
+    _sample,
+    integrate_pair,
+    jsd,
+)
+
+__all__ = ["OptimalDiscriminator", "optimal_discriminator", "value", "virtual_criterion"]
+
+
+class OptimalDiscriminator:
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) = σ(log p_data(x) − log p_g(x)).
+
+    Computed from log densities, so it is exact where both densities underflow (far in the
+    tails) and at disjoint supports (0 or 1). Where neither distribution has mass (both log
+    densities −inf) D* is undefined; it is set to ½ there.
+
+    Call it on points x of shape (n, d) (or (n,) in 1D) to get probabilities (n,);
+    :meth:`logits` gives log p_data(x) − log p_g(x).
+    """
+
+    def __init__(self, p_data: Distribution, p_g: Distribution) -> None:
+        self.dim = check.same_space(p_data, p_g, ("p_data", "p_g"))
+        self.p_data, self.p_g = p_data, p_g
+        self._log_p = _log_density(p_data)
+        self._log_q = _log_density(p_g)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """log p_data(x) − log p_g(x), shape (n,); ±inf at disjoint supports, 0 where both vanish."""
+        x = check.points("x", x, self.dim)
+        return _logit(self._log_p(x.to(torch.float64)), self._log_q(x.to(torch.float64)))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x))
+
+    def __repr__(self) -> str:
+        return f"OptimalDiscriminator(p_data={self.p_data!r}, p_g={self.p_g!r})"
+
+
+def _log_density(dist: Distribution) -> Callable[[torch.Tensor], torch.Tensor]:
+    comps = as_gaussian_mixture(dist)
+    return _mixture_log_density(comps) if comps is not None else (lambda x: _log_prob(dist, x))
+
+
+def _logit(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+    both_zero = (lp == -math.inf) & (lq == -math.inf)
+    return torch.where(both_zero, torch.zeros_like(lp), lp - torch.where(both_zero, torch.zeros_like(lq), lq))
+
+
+def optimal_discriminator(p_data: Distribution, p_g: Distribution) -> OptimalDiscriminator:
+    """The optimal discriminator D*(x) = p_data(x) / (p_data(x) + p_g(x)) for a fixed generator.
+
+    Goodfellow et al. 2014 (arXiv:1406.2661), Proposition 1.
+
+    Args:
+        p_data, p_g: distributions on the same space (scalar events or vectors of dimension d).
+
+    Returns:
+        :class:`OptimalDiscriminator`, a callable mapping x (n, d) to D*(x) (n,).
+
+    Raises:
+        TypeError: p_data or p_g is not a torch distribution.
+        ValueError: their dimensions differ.
+
+    >>> import gantheory as gt
+    >>> D = optimal_discriminator(gt.gaussian(0.0, 1.0), gt.gaussian(0.0, 1.0))
+    >>> D(torch.tensor([-3.0, 0.0, 50.0]))
+    tensor([0.5000, 0.5000, 0.5000], dtype=torch.float64)
+    """
+    return OptimalDiscriminator(p_data, p_g)
+
+
+def _as_module_input(D: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Cast points to the dtype and device of D's parameters when D is a torch module."""
+    if isinstance(D, torch.nn.Module):
+        for parameter in D.parameters():
+            return x.to(dtype=parameter.dtype, device=parameter.device)
+    return x
+
+
+def _outputs(D: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    out = D(_as_module_input(D, x))
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"D must return a tensor, got {type(out).__name__}")
+    out = out.reshape(-1) if out.ndim == 2 and out.shape[1] == 1 else out
+    if out.shape != (x.shape[0],):
+        raise ValueError(f"D must map points (n, d) to shape (n,) or (n, 1), got {tuple(out.shape)} for n = {x.shape[0]}")
+    return out.to(dtype=torch.float64, device=x.device)
+
+
+def _log_d_terms(out: torch.Tensor, logits: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log D, log(1 − D)) from D's outputs; from logits a: (−softplus(−a), −softplus(a))."""
+    if logits:
+        return -F.softplus(-out), -F.softplus(out)
+    return torch.log(out), torch.log1p(-out)
+
+
+def value(
+    D: Callable[[torch.Tensor], torch.Tensor],
+    p_data: Distribution,
+    p_g: Distribution,
+    *,
+    logits: bool = False,
+    method: Method = "auto",
+    atol: float = 1e-12,
+    rtol: float = 1e-10,
+    n_samples: int = 100_000,
+    generator: torch.Generator | None = None,
+) -> Estimate:
+    """The value of the game V(D, G) = E_{p_data}[log D(x)] + E_{p_g}[log(1 − D(x))].
+
+    Goodfellow et al. 2014 (arXiv:1406.2661), equation 1. For every D, V(D, G) ≤ V(D*, G) = C(G);
+    the gap is E_{(p_data + p_g)}[KL(Bernoulli(D*) ‖ Bernoulli(D))] ≥ 0.
+
+    Args:
+        D: any callable mapping points (n, d) (d = 1 in 1D) to (n,) or (n, 1):
+            probabilities in (0, 1), or logits σ⁻¹(D) with ``logits=True`` (preferred: exact
+            log-sigmoid). A torch module gets the points in its parameters' dtype and device.
+        p_data, p_g: distributions on the same space.
+        logits: whether D returns logits.
+        method: "auto" (quadrature in 1D/2D, else Monte Carlo), "quadrature" or "monte_carlo".
+        atol, rtol, n_samples, generator: as :func:`gantheory.kl`.
+
+    Returns:
+        :class:`Estimate` of V(D, G) (differentiable with respect to D's parameters).
+
+    Raises:
+        TypeError / ValueError: bad distributions, D returning the wrong shape, unknown method.
+
+    >>> import gantheory as gt
+    >>> half = lambda x: torch.full((x.shape[0],), 0.5, dtype=torch.float64)
+    >>> round(float(value(half, gt.gaussian(0.0, 1.0), gt.gaussian(2.0, 1.0))), 10)  # = −log 4
+    -1.3862943611
+    """
+    d = check.same_space(p_data, p_g, ("p_data", "p_g"))
+    check.choice("method", method, ("auto", "quadrature", "monte_carlo"))
+    if not callable(D):
+        raise TypeError(f"D must be callable, got {type(D).__name__}")
+    if isinstance(D, OptimalDiscriminator) and not logits:
+        D, logits = D.logits, True  # the same function, without sigmoid's underflow
+    if method == "monte_carlo" or (method == "auto" and d > 2):
+        check.positive_int("n_samples", n_samples)
+        total: torch.Tensor | float = 0.0
+        variance = 0.0
+        for which, dist in ((0, p_data), (1, p_g)):
+            x = _sample(dist, n_samples, generator).to(torch.float64)
+            terms = _log_d_terms(_outputs(D, x), logits)[which]
+            total = total + terms.mean()
+            variance += float(terms.detach().var()) / n_samples
+        return Estimate(torch.as_tensor(total), math.sqrt(variance), "monte_carlo")
+    if d > 2:
+        raise ValueError(f"method='quadrature' needs dimension 1 or 2, got {d}; use method='monte_carlo'")
+
+    def integrand(x: torch.Tensor, lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+        log_d, log_1md = _log_d_terms(_outputs(D, x), logits)
+        zero = torch.zeros_like(log_d)
+        p, q = lp.exp(), lq.exp()
+        left = torch.where(p == 0, zero, p * log_d)
+        right = torch.where(q == 0, zero, q * log_1md)
+        return (left + right)[:, None]
+
+    values, errors, label = integrate_pair(p_data, p_g, integrand, [math.inf], atol=atol, rtol=rtol)
+    return Estimate(values[0], errors[0], label)
+
+
+def virtual_criterion(
+    p_data: Distribution,
+    p_g: Distribution,
+    *,
+    method: Method = "auto",
+    atol: float = 1e-12,
+    rtol: float = 1e-10,
+    n_samples: int = 100_000,
+    generator: torch.Generator | None = None,
+) -> Estimate:
+    """The virtual training criterion C(G) = V(D*, G) = −log 4 + 2·JSD(p_data ‖ p_g).
+
+    Goodfellow et al. 2014 (arXiv:1406.2661), Theorem 1: C(G) ≥ −log 4, with equality iff
+    p_g = p_data. The error bound is twice that of the JSD.
+
+    Args, Raises: as :func:`gantheory.jsd`.
+
+    >>> import gantheory as gt
+    >>> p = gt.ring(n_modes=8, radius=2.0, std=0.02)
+    >>> abs(float(virtual_criterion(p, p)) + math.log(4)) < 1e-12
+    True
+    """
+    divergence = jsd(p_data, p_g, method=method, atol=atol, rtol=rtol, n_samples=n_samples, generator=generator)
+    return Estimate(2 * divergence.value - math.log(4), 2 * divergence.error, divergence.method)
