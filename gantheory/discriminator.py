@@ -146,7 +146,9 @@ def value(
         p_data, p_g: distributions on the same space.
         logits: whether D returns logits.
         method: "auto" (quadrature in 1D/2D, else Monte Carlo), "quadrature" or "monte_carlo".
-        atol, rtol, n_samples, generator: as :func:`gantheory.kl`.
+        atol, rtol, n_samples, generator: as :func:`gantheory.kl`. When D computes in float32 (or
+            lower), both tolerances are raised to 10× its machine epsilon, the floor set by its
+            rounding noise.
 
     Returns:
         :class:`Estimate` of V(D, G) (differentiable with respect to D's parameters).
@@ -177,6 +179,12 @@ def value(
         return Estimate(torch.as_tensor(total), math.sqrt(variance), "monte_carlo")
     if d > 2:
         raise ValueError(f"method='quadrature' needs dimension 1 or 2, got {d}; use method='monte_carlo'")
+
+    probe = D(_as_module_input(D, torch.zeros(1, d, dtype=torch.float64)))
+    if isinstance(probe, torch.Tensor) and probe.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        # D computes in low precision: its rounding noise is the floor of any quadrature error
+        noise = 10 * torch.finfo(probe.dtype).eps
+        rtol, atol = max(rtol, noise), max(atol, noise)
 
     def integrand(x: torch.Tensor, lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
         log_d, log_1md = _log_d_terms(_outputs(D, x), logits)

@@ -72,7 +72,7 @@ class Estimate:
     method: str
 
     def __float__(self) -> float:
-        return float(self.value)
+        return float(self.value.detach())
 
     def __repr__(self) -> str:
         return f"Estimate({float(self.value):.12g} ± {self.error:.2g}, method={self.method!r})"
@@ -185,19 +185,27 @@ class FDivergence:
 
 
 def _chi2_density(la: torch.Tensor, lb: torch.Tensor) -> torch.Tensor:
-    """(a − b)²/b in log space: exp(2 log a − log b + 2 log|expm1(log b − log a)|); b where a = 0, inf where b = 0 < a."""
-    log_value = 2 * la - lb + 2 * torch.log(torch.expm1(lb - la).abs())
-    value = torch.where(la == -math.inf, lb.exp(), log_value.exp())
+    """(a − b)²/b from log a and log b: b·expm1(log a − log b)², or in log space past e^300 (overflow).
+
+    b where a = 0; inf where b = 0 < a. Both branches see clamped inputs, so gradients stay finite.
+    """
+    d = la - lb
+    direct = lb.exp() * torch.expm1(torch.clamp(d, max=300.0)) ** 2
+    far = torch.clamp(d, min=300.0)
+    logged = torch.exp(torch.clamp(2 * far + lb + 2 * torch.log(-torch.expm1(-far)), max=1000.0))
+    value = torch.where(d < 300, direct, logged)
+    value = torch.where(la == -math.inf, lb.exp(), value)
     return torch.where((lb == -math.inf) & (la > -math.inf), torch.full_like(value, math.inf), value)
 
 
-def _lambert_w(z: torch.Tensor) -> torch.Tensor:
-    """Principal branch W(z) for z > 0 (Halley's iteration from log(1 + z)), for the Jeffrey conjugate."""
-    w = torch.log1p(z)
-    for _ in range(40):
-        ew = torch.exp(w)
-        f = w * ew - z
-        w = w - f / (ew * (w + 1) - (w + 2) * f / (2 * w + 2))
+def _lambert_w_of_exp(y: torch.Tensor) -> torch.Tensor:
+    """W(e^y), the principal Lambert W at e^y, without forming e^y: solves w + log w = y by Newton.
+
+    Used by the Jeffrey conjugate, whose argument e^{1 − t} overflows for t < −708.
+    """
+    w = torch.where(y > 1, y - torch.log(torch.clamp(y, min=1.0)), torch.exp(torch.clamp(y, max=1.0)) * 0.6)
+    for _ in range(60):
+        w = torch.clamp(w - (w + torch.log(w) - y) * w / (w + 1), min=1e-300)
     return w
 
 
@@ -255,7 +263,7 @@ F_DIVERGENCES: dict[str, FDivergence] = {
     "jeffrey": FDivergence(
         "jeffrey",
         f=lambda u: (u - 1) * torch.log(u),
-        conjugate=lambda t: _lambert_w(torch.exp(1 - t)) + 1 / _lambert_w(torch.exp(1 - t)) + t - 2,
+        conjugate=lambda t: _lambert_w_of_exp(1 - t) + 1 / _lambert_w_of_exp(1 - t) + t - 2,
         critic=lambda u: 1 + torch.log(u) - 1 / u,
         perspective=lambda lp, lq: _weighted(lp, lp - lq) + _weighted(lq, lq - lp),
     ),
@@ -297,6 +305,10 @@ F_DIVERGENCES: dict[str, FDivergence] = {
 # Sampling with an explicit generator
 
 _MESH_SEED = 20140610  # fixed seed of the samples that place a box around a non-mixture density
+#: Most integrand evaluations of one quadrature: between mixtures (cheap densities), and for any
+#: other density (a flow's log_prob costs far more). Past it, the error bound says how far it got.
+_MIXTURE_POINTS = 8_000_000
+_DENSITY_POINTS = 400_000
 
 
 def _sample(dist: Distribution, n: int, generator: torch.Generator | None, *, reparameterised: bool = False) -> torch.Tensor:
@@ -372,24 +384,33 @@ def integrate_pair(
     d = (cp or cq).dim if (cp or cq) is not None else check.event_dim(p)
     k = len(bounds)
 
+    mixture_aware = cp is not None and cq is not None
+
     def full(x: torch.Tensor) -> torch.Tensor:
         lp, lq = log_p(x), log_q(x)
+        if mixture_aware:  # what the mesh leaves out is bounded analytically
+            return integrand(x, lp, lq)
+        # otherwise also integrate both densities, to measure the mass the mesh leaves out
         return torch.cat([integrand(x, lp, lq), lp.exp()[:, None], lq.exp()[:, None]], dim=1)
 
-    mixture_aware = cp is not None and cq is not None
     widen = 1.0
     for _attempt in range(8):
         comps = [c if c is not None else _pseudo_components(dist, d, widen) for c, dist in ((cp, p), (cq, q))]
         lo, hi = quad.mixture_boxes([GaussianComponents(*(t.detach().to(torch.float64).cpu() for t in (c.weights, c.means, c.covs))) for c in comps])
         device = _device(p)
         lo, hi = lo.to(device), hi.to(device)
-        result = quad.integrate(full, lo, hi, atol=atol, rtol=rtol)
-        masses = result.values[k:].detach()
+        budget = _MIXTURE_POINTS if mixture_aware else _DENSITY_POINTS
+        result = quad.integrate(full, lo, hi, atol=atol, rtol=rtol, max_points=budget)
         if mixture_aware:
             missing = torch.full((2,), quad.tail_mass_bound(d), dtype=torch.float64)
         else:
-            missing = torch.clamp(1 - masses, min=0).cpu() + result.errors[k:].cpu()
-        if mixture_aware or float(missing.max()) <= 1e-12 or not bool(torch.isfinite(result.values).all()):
+            masses = result.values[k:].detach().cpu()
+            mass_errors = result.errors[k:].cpu()
+            missing = torch.clamp(1 - masses, min=0) + mass_errors
+            # grow the box while it measurably leaves out mass (more than the quadrature's error)
+            if bool((1 - masses <= torch.clamp(2 * mass_errors, min=1e-12)).all()):
+                break
+        if mixture_aware or not bool(torch.isfinite(result.values).all()):
             break
         widen *= 1.6
     values = result.values[:k]
@@ -402,8 +423,6 @@ def integrate_pair(
                 ratio = (log_p(corners) - log_q(corners)).abs()
             b = 1.0 + float(ratio[torch.isfinite(ratio)].max()) if bool(torch.isfinite(ratio).any()) else 1.0
         errors[i] = errors[i] + b * outside
-        if not result.converged:
-            errors[i] = max(errors[i], abs(float(values[i])) * 1e-6)
     method = "quadrature (mixture-aware)" if mixture_aware else "quadrature (box)"
     return values, errors, method
 

@@ -18,6 +18,9 @@ from typing import Any
 
 import torch
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 __all__ = ["atomic_write", "write_json", "write_text", "save_checkpoint", "load_checkpoint", "atomic_directory", "to_jsonable"]
 
 
@@ -27,6 +30,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -93,6 +97,7 @@ def atomic_directory(path: str | os.PathLike[str], fill: Callable[[Path], Any]) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         result = fill(tmp)
     except BaseException:

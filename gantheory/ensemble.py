@@ -1,0 +1,470 @@
+"""Many GANs at once: S independent MLP GANs trained in one process as a batched ensemble.
+
+Member s has its own weights, optimiser state and random streams; the ensemble only stacks them,
+so that one batched matrix product (``torch.baddbmm`` on weights of shape (S, in, out)) does the
+work of S small ones. The S member costs are **summed** (a mean would scale each member's
+gradient by 1/S) and the optimisers (SGD, Adam) act elementwise, so member s follows exactly the
+trajectory of ``gantheory.train(p_data, G_s, D_s, replace(config, seed=seeds[s]))``: the same
+initial weights (the ensemble is stacked from the single networks), the same minibatches (member
+s draws from ``gantheory.random_streams(seeds[s])`` in the order that ``train`` documents), and
+the same updates, to float32 rounding (batched and single matrix products may sum in another
+order). Batch normalisation keeps per-member statistics.
+
+Algorithm 1 of Goodfellow et al. 2014 (arXiv:1406.2661) per member; PacGAN packing (Lin et al.
+2018, arXiv:1712.04086) through ``config.pack``. This is the setup of the many-seed mode-collapse
+study (``studies/mode_collapse.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Distribution
+from tqdm.auto import tqdm
+
+from gantheory import _validation as check
+from gantheory.io import load_checkpoint, save_checkpoint
+from gantheory.losses import discriminator_loss, generator_loss
+from gantheory.models import MLPDiscriminator, MLPGenerator
+from gantheory.train import (
+    DataSampler,
+    TrainConfig,
+    random_streams,
+    resolve_device,
+    sample_noise,
+)
+
+__all__ = ["MLPEnsemble", "EnsembleHistory", "EnsembleResult", "train_ensemble"]
+
+
+def _maxout_type() -> type[nn.Module]:
+    from gantheory import models
+
+    return models._Maxout
+
+
+class MLPEnsemble(nn.Module):
+    """S MLPs of one architecture, weights stacked: x (S, n, in) -> (S, n, out) or (S, n) logits.
+
+    Built from S :class:`~gantheory.models.MLPGenerator` or S
+    :class:`~gantheory.models.MLPDiscriminator` networks (from :func:`gantheory.mlp_generator` /
+    :func:`gantheory.mlp_discriminator`), whose weights it copies: a linear layer y = x W^T + b of
+    member s becomes ``baddbmm(b[s], x[s], W^T[s])`` for all s at once; maxout units take the
+    max over their pieces; batch normalisation normalises each member over its own minibatch and
+    keeps per-member running statistics (as S separate ``BatchNorm1d`` layers would).
+
+    Attributes:
+        kind: "generator" or "discriminator".
+        size: S.
+        in_features: input width (noise_dim for G; pack * d for D).
+        out_features: output width (d for G; 1 for D, whose output is squeezed to (S, n)).
+        noise_dim, out_dim: (generators) as the members'.
+        in_dim, pack: (discriminators) as the members'.
+
+    Args:
+        members: S >= 1 networks of the same type and architecture.
+
+    Raises:
+        TypeError: members that are not MLPGenerator / MLPDiscriminator, or of mixed types.
+        ValueError: no members, or architectures that differ.
+
+    >>> import gantheory as gt
+    >>> Gs = [gt.mlp_generator(2, 2, widths=(8,), generator=torch.Generator().manual_seed(s))
+    ...       for s in range(3)]
+    >>> G = MLPEnsemble(Gs)
+    >>> z = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(0))
+    >>> torch.allclose(G(z)[1], Gs[1](z[1]), atol=1e-6)
+    True
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if isinstance(members, nn.Module) or not isinstance(members, Sequence) or not members:
+            raise ValueError("members must be a non-empty list of MLPGenerator or MLPDiscriminator")
+        first = members[0]
+        if not isinstance(first, (MLPGenerator, MLPDiscriminator)):
+            raise TypeError(
+                "members must be MLPGenerator or MLPDiscriminator networks (from gantheory."
+                f"mlp_generator or gantheory.mlp_discriminator), got {type(first).__name__}"
+            )
+        for i, member in enumerate(members):
+            if type(member) is not type(first):
+                raise TypeError(f"members[{i}] is a {type(member).__name__}, members[0] a "
+                                f"{type(first).__name__}: all members must be of one type")
+            if _signature(member) != _signature(first):
+                raise ValueError(f"members[{i}] has another architecture than members[0]")
+        self.size = len(members)
+        self.kind = "generator" if isinstance(first, MLPGenerator) else "discriminator"
+        if isinstance(first, MLPGenerator):
+            self.noise_dim, self.out_dim = first.noise_dim, first.out_dim
+        else:
+            self.in_dim, self.pack = first.in_dim, first.pack
+        self._template = [copy.deepcopy(first).cpu()]  # a list: not registered as a submodule
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.bn_weights = nn.ParameterList()
+        self.bn_biases = nn.ParameterList()
+        self._ops: list[tuple[Any, ...]] = []
+        maxout = _maxout_type()
+        for index, layer in enumerate(_layers(first)):
+            layers = [_layers(m)[index] for m in members]
+            if isinstance(layer, (nn.Linear, maxout)):
+                linears = [lay.linear if isinstance(lay, maxout) else lay for lay in layers]
+                with torch.no_grad():
+                    self.weights.append(torch.stack([lin.weight.T for lin in linears]).contiguous())
+                    self.biases.append(torch.stack([lin.bias[None, :] for lin in linears]))
+                self._ops.append(("linear", len(self.weights) - 1))
+                if isinstance(layer, maxout):
+                    self._ops.append(("maxout", layer.pieces))
+            elif isinstance(layer, nn.BatchNorm1d):
+                j = len(self.bn_weights)
+                with torch.no_grad():
+                    self.bn_weights.append(torch.cat([lay.weight for lay in layers]))
+                    self.bn_biases.append(torch.cat([lay.bias for lay in layers]))
+                    for stat in ("running_mean", "running_var"):
+                        stats = torch.cat([getattr(lay, stat) for lay in layers])
+                        self.register_buffer(f"{stat}_{j}", stats)
+                    counts = torch.stack([lay.num_batches_tracked for lay in layers])
+                    self.register_buffer(f"num_batches_tracked_{j}", counts)
+                self._ops.append(("batch_norm", j, layer.eps, layer.momentum))
+            elif isinstance(layer, nn.ReLU):
+                self._ops.append(("relu",))
+            elif isinstance(layer, nn.LeakyReLU):
+                self._ops.append(("leaky_relu", layer.negative_slope))
+            elif isinstance(layer, nn.Tanh):
+                self._ops.append(("tanh",))
+            else:
+                raise TypeError(f"layer {type(layer).__name__} of the members is not supported")
+        self.in_features = int(self.weights[0].shape[1])
+        self.out_features = int(self.weights[-1].shape[2])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (S, n, in_features) (D: or (S, n, pack, in_dim)) -> (S, n, out_features); D: (S, n)."""
+        S, n = x.shape[0], x.shape[1]
+        h = x.reshape(S, n, -1)
+        for op in self._ops:
+            name = op[0]
+            if name == "linear":
+                h = torch.baddbmm(self.biases[op[1]], h, self.weights[op[1]])
+            elif name == "maxout":
+                h = h.unflatten(-1, (-1, op[1])).amax(-1)
+            elif name == "batch_norm":
+                j, eps, momentum = op[1], op[2], op[3]
+                width = h.shape[2]
+                flat = h.transpose(0, 1).reshape(n, S * width)  # member s, unit c -> s * width + c
+                flat = F.batch_norm(
+                    flat, getattr(self, f"running_mean_{j}"), getattr(self, f"running_var_{j}"),
+                    self.bn_weights[j], self.bn_biases[j], self.training, momentum, eps,
+                )  # fmt: skip
+                h = flat.reshape(n, S, width).transpose(0, 1)
+                if self.training:
+                    getattr(self, f"num_batches_tracked_{j}").add_(1)
+            elif name == "relu":
+                h = torch.relu_(h)  # in place: baddbmm's backward does not need its output
+            elif name == "leaky_relu":
+                h = F.leaky_relu(h, op[1])
+            else:
+                h = torch.tanh(h)
+        return h[..., 0] if self.kind == "discriminator" else h
+
+    def member(self, s: int) -> nn.Module:
+        """Member s as a standalone network (a copy, on the CPU, in the ensemble's mode and dtype).
+
+        Raises:
+            ValueError: s outside 0..S-1.
+        """
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < self.size:
+            raise ValueError(f"s must be an int in [0, {self.size}), got {s!r}")
+        net = copy.deepcopy(self._template[0]).to(self.weights[0].dtype)
+        maxout = _maxout_type()
+        w = b = bn = 0
+        with torch.no_grad():
+            for layer in _layers(net):
+                if isinstance(layer, (nn.Linear, maxout)):
+                    linear = layer.linear if isinstance(layer, maxout) else layer
+                    linear.weight.copy_(self.weights[w][s].T)
+                    linear.bias.copy_(self.biases[b][s, 0])
+                    w, b = w + 1, b + 1
+                elif isinstance(layer, nn.BatchNorm1d):
+                    c = layer.num_features
+                    part = slice(s * c, (s + 1) * c)
+                    layer.weight.copy_(self.bn_weights[bn][part])
+                    layer.bias.copy_(self.bn_biases[bn][part])
+                    layer.running_mean.copy_(getattr(self, f"running_mean_{bn}")[part])
+                    layer.running_var.copy_(getattr(self, f"running_var_{bn}")[part])
+                    layer.num_batches_tracked.copy_(getattr(self, f"num_batches_tracked_{bn}")[s])
+                    bn += 1
+        return net.train(self.training)
+
+
+def _layers(net: nn.Module) -> list[nn.Module]:
+    return list(net.body if isinstance(net, MLPDiscriminator) else net)
+
+
+def _signature(net: nn.Module) -> list[tuple[Any, ...]]:
+    sig: list[tuple[Any, ...]] = [(type(net).__name__, getattr(net, "pack", None))]
+    for layer in _layers(net):
+        shapes = tuple(tuple(p.shape) for p in layer.parameters())
+        extra = (layer.pieces,) if hasattr(layer, "pieces") else ()
+        extra += (layer.negative_slope,) if isinstance(layer, nn.LeakyReLU) else ()
+        sig.append((type(layer).__name__, shapes, extra))
+    return sig
+
+
+@dataclass
+class EnsembleHistory:
+    """Per-member training records: ``step`` (T,), every other field a list of T rows of S values.
+
+    Attributes (as :class:`gantheory.History`, one value per member):
+        step: iterations after which a row was recorded.
+        loss_d: D's mean cost on its last minibatch (penalty included).
+        loss_g: G's mean cost on its minibatch.
+        d_real: mean D(x) on D's last data minibatch (sigma of the logit).
+        d_fake: mean D(G(z)) on G's minibatch, before G's update.
+        grad_norm_g: Euclidean norm of the gradient of G's cost over G's parameters.
+    """
+
+    step: list[int] = field(default_factory=list)
+    loss_d: list[list[float]] = field(default_factory=list)
+    loss_g: list[list[float]] = field(default_factory=list)
+    d_real: list[list[float]] = field(default_factory=list)
+    d_fake: list[list[float]] = field(default_factory=list)
+    grad_norm_g: list[list[float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class EnsembleResult:
+    """What :func:`train_ensemble` returns: the trained ensembles, seeds, config and history."""
+
+    G: MLPEnsemble
+    D: MLPEnsemble
+    config: TrainConfig
+    seeds: list[int]
+    history: EnsembleHistory
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(), "seeds": self.seeds, "history": self.history.to_dict()
+        }
+
+
+def _ensemble(name: str, players: object, kind: str) -> MLPEnsemble:
+    if isinstance(players, MLPEnsemble):
+        ens = players
+    elif isinstance(players, Sequence) and not isinstance(players, (str, nn.Module)):
+        try:
+            ens = MLPEnsemble(players)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{name}: {error}") from error
+    else:
+        raise TypeError(
+            f"{name} must be an MLPEnsemble or a list of networks, got {type(players).__name__}"
+        )
+    if ens.kind != kind:
+        raise TypeError(f"{name} must hold {kind}s, got {ens.kind}s")
+    return ens
+
+
+def _optimizer(params: Any, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    # the same optimiser as gantheory.train's; SGD and Adam act elementwise, hence per member
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(config.betas))
+
+
+def _member_norms(module: nn.Module, size: int) -> list[float]:
+    total = torch.zeros(size, dtype=torch.float64)
+    for p in module.parameters():  # every parameter is member-major: (S, ...) or (S * width,)
+        if p.grad is not None:
+            total += p.grad.detach().reshape(size, -1).double().square().sum(1).cpu()
+    return total.sqrt().tolist()
+
+
+def _gradient_penalty(D: MLPEnsemble, x: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
+    """(||grad D(x_hat)|| - 1)^2 per member and point, x_hat = eps x + (1 - eps) G(z) (Gulrajani
+    et al. 2017, arXiv:1704.00028), eps (S, m, 1) drawn per member as gantheory.gradient_penalty."""
+    x_hat = (eps * x.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return (torch.linalg.vector_norm(grad, dim=-1) - 1.0) ** 2
+
+
+def train_ensemble(
+    p_data: Distribution,
+    G: MLPEnsemble | Sequence[nn.Module],
+    D: MLPEnsemble | Sequence[nn.Module],
+    config: TrainConfig | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    callback: Callable[[int, MLPEnsemble, MLPEnsemble], None] | None = None,
+) -> EnsembleResult:
+    """Train S GANs at once; member s reproduces ``train(p_data, G[s], D[s], config with seed s)``.
+
+    Each member runs Algorithm 1 of Goodfellow et al. 2014 (arXiv:1406.2661) exactly as
+    :func:`gantheory.train` does: per iteration, k steps descending D's cost (1/m) sum_i
+    [-log D(x_i) - log(1 - D(G(z_i)))] (or the cost of ``config.loss``), then one step on G's cost
+    (1/m) sum_i J(D(G(z_i))). The ensemble descends sum_s cost_s, whose gradient with respect to
+    member s's parameters is member s's own. Member s draws its minibatches from
+    ``random_streams(seeds[s], device)`` in ``train``'s documented order (k times: m * pack data
+    points, m * pack noise vectors, [m penalty uniforms]; then m * pack noise vectors). Batch
+    norm uses each member's minibatch statistics. Training is in float32 on
+    ``config.device``. The networks of a ``list`` are copied; an :class:`MLPEnsemble` is trained
+    in place. ``config.exact`` is ignored (MLP generators have no exact density).
+
+    Args:
+        p_data: the data distribution (vector events (d,), or scalar events in 1D).
+        G: S generators (:func:`gantheory.mlp_generator`) or an :class:`MLPEnsemble` of them.
+        D: S discriminators (:func:`gantheory.mlp_discriminator`, with ``pack`` = config.pack)
+            or an :class:`MLPEnsemble` of them.
+        config: the :class:`gantheory.TrainConfig` shared by the members (defaults when None).
+        seeds: the members' seeds (S distinct non-negative ints); default config.seed + s.
+        checkpoint: a file path; when it exists the run resumes from it (same config except
+            ``steps``, same seeds); it is written atomically every ``config.checkpoint_every``
+            iterations (0: at every record) and at the end.
+        progress: show a tqdm bar (quiet when not a terminal).
+        callback: called as ``callback(step, G, D)`` after each iteration (step = 1, 2, ...).
+
+    Returns:
+        :class:`EnsembleResult` (``G.member(s)`` is member s's trained generator).
+
+    Raises:
+        TypeError: players that are not MLP networks of the right kind, a config of another type.
+        ValueError: a bad config field, ensembles of different sizes, seeds of the wrong number
+            or repeated, D's input width not pack * d, G's output width not d, a checkpoint saved
+            with another config or other seeds.
+
+    >>> import gantheory as gt
+    >>> Gs = [gt.mlp_generator(2, 2, widths=(16,), generator=gt.random_streams(s).init)
+    ...       for s in range(4)]
+    >>> Ds = [gt.mlp_discriminator(2, widths=(16,), generator=gt.random_streams(s).init)
+    ...       for s in range(4)]
+    >>> cfg = gt.TrainConfig(steps=5, batch_size=32, optimizer="adam", lr_d=1e-3, lr_g=1e-3,
+    ...                      device="cpu")
+    >>> result = train_ensemble(gt.ring(), Gs, Ds, cfg, progress=False)
+    >>> result.seeds, result.history.step, len(result.history.loss_d[-1])
+    ([0, 1, 2, 3], [5], 4)
+    """
+    check.distribution("p_data", p_data)
+    config = config if config is not None else TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    config.validate()
+    G_ens = _ensemble("G", G, "generator")
+    D_ens = _ensemble("D", D, "discriminator")
+    S = G_ens.size
+    if D_ens.size != S:
+        raise ValueError(f"G and D must have the same number of members, got {S} and {D_ens.size}")
+    seeds = list(range(config.seed, config.seed + S)) if seeds is None else list(seeds)
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"seeds must be non-negative ints, got {s!r}")
+    if len(seeds) != S or len(set(seeds)) != S:
+        raise ValueError(f"seeds must be {S} distinct ints (one per member), got {seeds!r}")
+    device = resolve_device(config.device)
+    draw_data = DataSampler(p_data, dtype=torch.float32, device=device)
+    m, pack, d = config.batch_size, config.pack, draw_data.dim
+    noise_dim = config.noise_dim if config.noise_dim is not None else G_ens.noise_dim
+    if G_ens.out_features != d:
+        raise ValueError(f"G must map noise to samples of dimension {d}, got {G_ens.out_features}")
+    if noise_dim != G_ens.in_features:
+        raise ValueError(f"noise_dim is {noise_dim}, G takes inputs of width {G_ens.in_features}")
+    if D_ens.in_features != pack * d:
+        raise ValueError(
+            f"D must take pack * d = {pack} * {d} = {pack * d} inputs (build it with "
+            f"mlp_discriminator({d}, pack={pack})), got {D_ens.in_features}"
+        )
+    G_ens.to(device=device, dtype=torch.float32)
+    D_ens.to(device=device, dtype=torch.float32)
+    streams = [random_streams(s, device) for s in seeds]
+    opt_d = _optimizer(D_ens.parameters(), config, config.lr_d)
+    g_params = list(G_ens.parameters())
+    opt_g = _optimizer(g_params, config, config.lr_g)
+    history = EnsembleHistory()
+    start = 0
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        state = load_checkpoint(path)
+        if dict(state["config"], steps=config.steps) != config.to_dict() or state["seeds"] != seeds:
+            raise ValueError(f"checkpoint {str(path)!r} was saved with another config or seeds")
+        G_ens.load_state_dict(state["G"])
+        D_ens.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        for stream, saved in zip(streams, state["rng"]):
+            stream.set_state(saved)
+        history = EnsembleHistory(**state["history"])
+        start = int(state["step"])
+        if start > config.steps:
+            raise ValueError(f"checkpoint is at step {start}, beyond config.steps = {config.steps}")
+
+    def save(step: int) -> None:
+        if path is not None:
+            save_checkpoint(path, {
+                "config": config.to_dict(), "seeds": seeds, "step": step,
+                "G": G_ens.state_dict(), "D": D_ens.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                "rng": [st.get_state() for st in streams], "history": history.to_dict(),
+            })  # fmt: skip
+
+    def noise() -> Tensor:
+        return torch.stack([
+            sample_noise(m * pack, noise_dim, config.noise, st.noise, device=device)
+            for st in streams
+        ])  # fmt: skip
+
+    loss, penalty = config.loss, float(config.gradient_penalty)
+    every_ckpt = config.checkpoint_every or config.record_every
+    bar = tqdm(total=config.steps, initial=start, disable=None if progress else True, desc="GANs")
+    try:
+        for step in range(start + 1, config.steps + 1):
+            for _ in range(config.k):
+                x = torch.stack([draw_data(m * pack, st.data) for st in streams]).reshape(S, m, -1)
+                z = noise()
+                with torch.no_grad():
+                    fake = G_ens(z).reshape(S, m, -1)
+                a_real, a_fake = D_ens(x), D_ens(fake)
+                cost_d = discriminator_loss(a_real, a_fake, loss).mean(1)
+                if penalty > 0:
+                    eps = torch.stack([
+                        torch.rand((m, 1), generator=st.penalty, device=device) for st in streams
+                    ])  # fmt: skip
+                    cost_d = cost_d + penalty * _gradient_penalty(D_ens, x, fake, eps).mean(1)
+                opt_d.zero_grad(set_to_none=True)
+                cost_d.sum().backward()
+                opt_d.step()
+            a_fake = D_ens(G_ens(noise()).reshape(S, m, -1))
+            cost_g = generator_loss(a_fake, loss).mean(1)
+            opt_g.zero_grad(set_to_none=True)
+            # gradients for G only: train also fills D's, which its next D step discards
+            cost_g.sum().backward(inputs=g_params)
+            record = step % config.record_every == 0 or step == config.steps
+            if record:
+                history.step.append(step)
+                history.loss_d.append(cost_d.detach().tolist())
+                history.loss_g.append(cost_g.detach().tolist())
+                history.d_real.append(torch.sigmoid(a_real.detach()).mean(1).tolist())
+                history.d_fake.append(torch.sigmoid(a_fake.detach()).mean(1).tolist())
+                history.grad_norm_g.append(_member_norms(G_ens, S))
+                bar.set_postfix(loss_d=f"{math.fsum(history.loss_d[-1]) / S:.3g}")
+            opt_g.step()
+            if step % every_ckpt == 0 or step == config.steps:
+                save(step)
+            bar.update(1)
+            if callback is not None:
+                callback(step, G_ens, D_ens)
+    finally:
+        bar.close()
+    return EnsembleResult(G_ens, D_ens, config, seeds, history)

@@ -1,0 +1,207 @@
+"""Tests of gantheory.ensemble: S GANs at once reproduce S single runs, member by member."""
+
+import dataclasses
+
+import pytest
+import torch
+
+import gantheory as gt
+from gantheory.ensemble import MLPEnsemble, train_ensemble
+
+P_DATA = gt.ring(n_modes=8, radius=1.0, std=0.01)
+SEEDS = [3, 7, 11]
+
+
+def _players(seed, g_kw, d_kw, noise_dim=2):
+    """The networks of one run, drawn from the run's ``init`` stream (G first, then D)."""
+    init = gt.random_streams(seed).init
+    return (
+        gt.mlp_generator(noise_dim, 2, generator=init, **g_kw),
+        gt.mlp_discriminator(2, generator=init, **d_kw),
+    )
+
+
+def _single_and_ensemble(config, g_kw, d_kw, seeds=SEEDS):
+    singles = []
+    for seed in seeds:
+        G, D = _players(seed, g_kw, d_kw)
+        singles.append(gt.train(P_DATA, G, D, dataclasses.replace(config, seed=seed), progress=False))
+    Gs, Ds = zip(*[_players(seed, g_kw, d_kw) for seed in seeds])
+    ens = train_ensemble(P_DATA, list(Gs), list(Ds), config, seeds=seeds, progress=False)
+    return singles, ens
+
+
+def _max_abs_diff(a, b, skip=()):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa if k not in skip)
+
+
+def _assert_histories_match(singles, ens, atol):
+    for i, single in enumerate(singles):
+        assert ens.history.step == single.history.step[1:]
+        for name in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g"):
+            ours = [row[i] for row in getattr(ens.history, name)]
+            assert ours == pytest.approx(getattr(single.history, name)[1:], abs=atol), name
+
+
+BASE = gt.TrainConfig(steps=20, batch_size=32, record_every=5, exact=False, device="cpu")
+
+
+def test_ensemble_reproduces_single_runs_sgd_non_saturating():
+    singles, ens = _single_and_ensemble(BASE, dict(widths=(16, 16)), dict(widths=(16, 16)))
+    for i, single in enumerate(singles):
+        assert _max_abs_diff(ens.G.member(i), single.G) < 1e-5
+        assert _max_abs_diff(ens.D.member(i), single.D) < 1e-5
+    _assert_histories_match(singles, ens, atol=1e-5)
+
+
+def test_ensemble_reproduces_single_runs_least_squares_penalty_k2_uniform_noise():
+    config = dataclasses.replace(
+        BASE, loss="least_squares", gradient_penalty=1.0, k=2, noise="uniform", steps=10
+    )
+    singles, ens = _single_and_ensemble(
+        config, dict(widths=(16,), activation="tanh"), dict(widths=(16,), activation="leaky_relu")
+    )
+    for i, single in enumerate(singles):
+        assert _max_abs_diff(ens.G.member(i), single.G) < 1e-5
+        assert _max_abs_diff(ens.D.member(i), single.D) < 1e-5
+    _assert_histories_match(singles, ens, atol=1e-5)
+
+
+def test_ensemble_reproduces_pacgan_style_runs_batch_norm_maxout_packing_adam():
+    """PacGAN's architecture in small: G with batch norm, maxout D, pack = 2, Adam, minimax.
+
+    The bias of a linear layer followed by batch norm has a zero gradient in exact arithmetic
+    (batch norm subtracts the batch mean), so Adam, which divides by the gradient's size, turns its
+    rounding noise into steps of up to lr: those biases (and the running means that follow them)
+    differ between any two float computations. Everything else, and G's output, must agree.
+    """
+    config = dataclasses.replace(
+        BASE, optimizer="adam", lr_d=1e-3, lr_g=1e-3, betas=(0.8, 0.999), loss="minimax", pack=2,
+        steps=10,
+    )
+    g_kw = dict(widths=(24, 24), batch_norm=True)
+    singles, ens = _single_and_ensemble(
+        config, g_kw, dict(widths=(12, 12), activation="maxout", pieces=5, pack=2)
+    )
+    gauge = ("0.bias", "1.running_mean", "3.bias", "4.running_mean")
+    z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    for i, single in enumerate(singles):
+        G = ens.G.member(i)
+        assert _max_abs_diff(G, single.G, skip=gauge) < 1e-4
+        assert _max_abs_diff(ens.D.member(i), single.D) < 1e-4
+        assert torch.equal(G.state_dict()["1.num_batches_tracked"],
+                           single.G.state_dict()["1.num_batches_tracked"])
+        with torch.no_grad():
+            assert torch.allclose(G.train()(z), single.G.train()(z), atol=1e-4)
+    _assert_histories_match(singles, ens, atol=1e-4)
+
+
+def test_ensemble_forward_equals_members_forward():
+    Gs = [gt.mlp_generator(3, 2, widths=(8, 8), batch_norm=True,
+                           generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    Ds = [gt.mlp_discriminator(2, widths=(8,), activation="maxout", pieces=3, pack=3,
+                               generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    G, D = MLPEnsemble(Gs), MLPEnsemble(Ds)
+    assert (G.kind, G.size, G.in_features, G.out_features) == ("generator", 4, 3, 2)
+    assert (D.kind, D.in_features, D.pack) == ("discriminator", 6, 3)
+    g = torch.Generator().manual_seed(1)
+    z, x = torch.randn(4, 10, 3, generator=g), torch.randn(4, 10, 6, generator=g)
+    out_g, out_d = G(z), D(x)  # training mode: batch statistics, running statistics move
+    assert out_g.shape == (4, 10, 2) and out_d.shape == (4, 10)
+    for s in range(4):
+        assert torch.allclose(out_g[s], Gs[s](z[s]), atol=1e-6)
+        assert torch.allclose(out_d[s], Ds[s](x[s]), atol=1e-6)
+        assert torch.allclose(D(x.reshape(4, 10, 3, 2))[s], out_d[s])  # (S, n, pack, d) input
+        member = G.member(s)
+        assert _max_abs_diff(member, Gs[s]) < 1e-6  # incl. running statistics of one step
+        G.eval(), Gs[s].eval()
+        assert torch.allclose(G(z)[s], Gs[s](z[s]), atol=1e-6)  # eval: running statistics
+        assert not G.member(s).training
+        G.train(), Gs[s].train()
+
+
+def test_resumed_ensemble_equals_uninterrupted(tmp_path):
+    config = dataclasses.replace(BASE, optimizer="adam", lr_d=1e-3, lr_g=1e-3, steps=12)
+    kw = dict(widths=(8,))
+
+    def fresh():
+        Gs, Ds = zip(*[_players(seed, kw, kw) for seed in SEEDS])
+        return list(Gs), list(Ds)
+
+    full = train_ensemble(P_DATA, *fresh(), config, seeds=SEEDS, progress=False)
+    ckpt = tmp_path / "ens.pt"
+    train_ensemble(P_DATA, *fresh(), dataclasses.replace(config, steps=5), seeds=SEEDS,
+                   checkpoint=ckpt, progress=False)
+    resumed = train_ensemble(P_DATA, *fresh(), config, seeds=SEEDS, checkpoint=ckpt,
+                             progress=False)
+    for a, b in ((full.G, resumed.G), (full.D, resumed.D)):
+        for key, value in a.state_dict().items():
+            assert torch.equal(value, b.state_dict()[key]), key
+    assert resumed.history.step == full.history.step == [5, 10, 12]
+    assert resumed.history.loss_g == full.history.loss_g
+    with pytest.raises(ValueError, match="another config or seeds"):
+        train_ensemble(P_DATA, *fresh(), config, seeds=[1, 2, 3], checkpoint=ckpt, progress=False)
+
+
+def test_same_seeds_same_numbers_and_default_seeds():
+    config = dataclasses.replace(BASE, steps=3, seed=5)
+    kw = dict(widths=(8,))
+
+    def run():
+        Gs, Ds = zip(*[_players(seed, kw, kw) for seed in (5, 6)])
+        return train_ensemble(P_DATA, list(Gs), list(Ds), config, progress=False)
+
+    a, b = run(), run()
+    assert a.seeds == [5, 6]
+    assert a.history.to_dict() == b.history.to_dict()
+    assert all(torch.equal(v, b.G.state_dict()[k]) for k, v in a.G.state_dict().items())
+
+
+def test_callback_sees_every_step_and_an_ensemble_trains_in_place():
+    kw = dict(widths=(8,))
+    G = MLPEnsemble([_players(s, kw, kw)[0] for s in SEEDS])
+    D = MLPEnsemble([_players(s, kw, kw)[1] for s in SEEDS])
+    before = G.weights[0].detach().clone()
+    steps = []
+    result = train_ensemble(P_DATA, G, D, dataclasses.replace(BASE, steps=4), seeds=SEEDS,
+                            progress=False, callback=lambda step, g, d: steps.append(step))
+    assert steps == [1, 2, 3, 4]
+    assert result.G is G and not torch.equal(G.weights[0], before)
+
+
+def test_bad_arguments_are_rejected():
+    kw = dict(widths=(8,))
+    Gs, Ds = map(list, zip(*[_players(s, kw, kw) for s in SEEDS]))
+    with pytest.raises(ValueError, match="3 distinct ints"):
+        train_ensemble(P_DATA, Gs, Ds, BASE, seeds=[1, 1, 2], progress=False)
+    with pytest.raises(ValueError, match="3 distinct ints"):
+        train_ensemble(P_DATA, Gs, Ds, BASE, seeds=[1, 2], progress=False)
+    with pytest.raises(ValueError, match="same number of members"):
+        train_ensemble(P_DATA, Gs, Ds[:2], BASE, progress=False)
+    with pytest.raises(ValueError, match="pack \\* d"):
+        train_ensemble(P_DATA, Gs, Ds, dataclasses.replace(BASE, pack=2), progress=False)
+    with pytest.raises(TypeError, match="G must hold generators"):
+        train_ensemble(P_DATA, Ds, Ds, BASE, progress=False)
+    with pytest.raises(TypeError, match="MLPGenerator or MLPDiscriminator"):
+        MLPEnsemble([gt.AffineGenerator(2)])
+    with pytest.raises(ValueError, match="another architecture"):
+        MLPEnsemble([gt.mlp_generator(2, 2, widths=(8,)), gt.mlp_generator(2, 2, widths=(9,))])
+    with pytest.raises(TypeError, match="one type"):
+        MLPEnsemble([Gs[0], Ds[0]])
+    with pytest.raises(ValueError, match="non-empty"):
+        MLPEnsemble([])
+    with pytest.raises(ValueError, match="s must be an int"):
+        MLPEnsemble(Gs).member(3)
+    with pytest.raises(ValueError, match="batch_size"):
+        train_ensemble(P_DATA, Gs, Ds, dataclasses.replace(BASE, batch_size=0), progress=False)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_ensemble_on_cuda_reproduces_single_cuda_runs():
+    config = dataclasses.replace(BASE, device="cuda", steps=10)
+    singles, ens = _single_and_ensemble(config, dict(widths=(16,)), dict(widths=(16,)))
+    for i, single in enumerate(singles):
+        assert _max_abs_diff(ens.G.member(i), single.G.cpu()) < 1e-4
