@@ -167,7 +167,9 @@ def test_grid_holds_d_star_and_the_densities(dim):
     x = torch.stack([m.reshape(-1) for m in mesh], dim=1)
     x_in = x[:, 0] if dim == 1 else x
     d_star = gt.optimal_discriminator(p, q)(x_in)
-    torch.testing.assert_close(g.d_star.reshape(-1), d_star.reshape(-1).double(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        g.d_star.reshape(-1), d_star.reshape(-1).double(), rtol=1e-12, atol=1e-12
+    )
     torch.testing.assert_close(g.p_g.reshape(-1), q.log_prob(x_in).exp())
     torch.testing.assert_close(g.d.reshape(-1), torch.sigmoid(x[:, 0]))
 

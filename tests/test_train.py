@@ -108,7 +108,10 @@ def test_train_leaves_the_global_random_state_alone():
 
 def test_random_streams_are_distinct_and_reproducible():
     a, b = gt.random_streams(3), gt.random_streams(3)
-    draws = {name: torch.rand(4, generator=getattr(a, name)) for name in ("init", "data", "noise", "penalty")}
+    draws = {
+        name: torch.rand(4, generator=getattr(a, name))
+        for name in ("init", "data", "noise", "penalty")
+    }
     for name, x in draws.items():
         assert torch.equal(x, torch.rand(4, generator=getattr(b, name)))
     values = list(draws.values())
@@ -183,7 +186,9 @@ def test_exact_generator_converges_to_p_data():
 @pytest.mark.parametrize("loss", gt.GENERATOR_LOSSES)
 def test_every_loss_trains_without_nans(loss):
     penalty = 1.0 if loss == "wasserstein" else 0.0
-    config = cfg(steps=10, loss=loss, gradient_penalty=penalty, optimizer="adam", lr_d=1e-3, lr_g=1e-3)
+    config = cfg(
+        steps=10, loss=loss, gradient_penalty=penalty, optimizer="adam", lr_d=1e-3, lr_g=1e-3
+    )
     h = gt.train(P_2D, *small_players(d=2), config, progress=False).history
     assert all(math.isfinite(v) for v in h.loss_d[1:] + h.loss_g[1:] + h.grad_norm_g[1:])
 
