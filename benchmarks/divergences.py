@@ -99,8 +99,8 @@ def main() -> None:
             ref = reference(name, p, q)
             method = "quadrature" if name == "kl" else "auto"  # KL: measure the quadrature, not the closed form
             fn(p, q, method=method)  # warm up
-            ours_s, ours = timed(lambda: fn(p, q, method=method, rtol=rtol), 5)
-            scipy_s, scipy_value = timed(lambda: scipy_baseline(name, p, q, rtol), 1)
+            ours_s, ours = timed(lambda fn=fn, p=p, q=q, method=method: fn(p, q, method=method, rtol=rtol), 5)
+            scipy_s, scipy_value = timed(lambda name=name, p=p, q=q: scipy_baseline(name, p, q, rtol), 1)
             our_error = abs(float(ours) - ref)
             scipy_error = abs(scipy_value - ref)
             error_ratio = scipy_error / our_error if our_error > 0 else math.inf

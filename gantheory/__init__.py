@@ -6,6 +6,12 @@
 torch.Size([4, 2])
 """
 
+from gantheory.discriminator import (
+    OptimalDiscriminator,
+    optimal_discriminator,
+    value,
+    virtual_criterion,
+)
 from gantheory.distributions import (
     GaussianComponents,
     GaussianMixture,
@@ -14,12 +20,6 @@ from gantheory.distributions import (
     grid,
     mixture,
     ring,
-)
-from gantheory.discriminator import (
-    OptimalDiscriminator,
-    optimal_discriminator,
-    value,
-    virtual_criterion,
 )
 from gantheory.divergences import (
     F_DIVERGENCES,
@@ -33,6 +33,7 @@ from gantheory.divergences import (
     total_variation,
     wasserstein,
 )
+from gantheory.ensemble import EnsembleHistory, EnsembleResult, MLPEnsemble, train_ensemble
 from gantheory.fits import (
     FIT_DIVERGENCES,
     DiagonalGaussian,
@@ -72,6 +73,17 @@ from gantheory.models import (
     mlp_discriminator,
     mlp_generator,
 )
+from gantheory.modes import ModeCoverage, mahalanobis_to_modes, mode_coverage
+from gantheory.saturation import (
+    GradientIdentity,
+    MinimaxBound,
+    generator_gradient,
+    minimax_gradient_bound,
+    non_saturating_identity,
+    tutorial_cost,
+    tutorial_cost_grad,
+)
+from gantheory.sweep import grid_settings, setting_key, sweep
 from gantheory.train import (
     DataSampler,
     History,
@@ -82,18 +94,6 @@ from gantheory.train import (
     resolve_device,
     sample_noise,
     train,
-)
-from gantheory.ensemble import EnsembleHistory, EnsembleResult, MLPEnsemble, train_ensemble
-from gantheory.modes import ModeCoverage, mahalanobis_to_modes, mode_coverage
-from gantheory.sweep import grid_settings, setting_key, sweep
-from gantheory.saturation import (
-    GradientIdentity,
-    MinimaxBound,
-    generator_gradient,
-    minimax_gradient_bound,
-    non_saturating_identity,
-    tutorial_cost,
-    tutorial_cost_grad,
 )
 
 __all__ = [

@@ -90,9 +90,13 @@ def _log_prob(dist: Distribution, x: torch.Tensor) -> torch.Tensor:
     x = x.to(dtype=_param_dtype(dist))
     if len(dist.event_shape) == 0:
         x = x[:, 0]
-    if dist.support is constraints.real or dist.support is constraints.real_vector:
+    try:
+        support = dist.support
+    except (NotImplementedError, AttributeError):  # e.g. zuko's flows declare none: the real line
+        support = constraints.real
+    if support is constraints.real or support is constraints.real_vector:
         return dist.log_prob(x).to(torch.float64)
-    inside = dist.support.check(x)
+    inside = support.check(x)
     if inside.ndim > 1:
         inside = inside.all(-1)
     out = torch.full(inside.shape, -math.inf, dtype=torch.float64, device=x.device)
@@ -577,7 +581,7 @@ def kl(
             if method == "closed_form":
                 raise ValueError(f"method='closed_form': no closed form for KL between {type(p).__name__} and {type(q).__name__}") from None
         else:
-            return Estimate(value, 1e-13 * (1 + abs(float(value))), "closed_form")
+            return Estimate(value, 1e-13 * (1 + abs(float(value.detach()))), "closed_form")
     return _divergence(
         p, q, _kl_density, math.inf, lambda lp, lq: lp - lq, None,
         method=method, name="KL", atol=atol, rtol=rtol, n_samples=n_samples, generator=generator,

@@ -243,8 +243,8 @@ def discriminator_error(
     >>> import gantheory as gt
     >>> p = gt.gaussian(0.0, 1.0)
     >>> e = discriminator_error(lambda x: torch.zeros(x.shape[0]), p, p)  # D = 1/2 = D*
-    >>> e.mean_abs_error, round(e.value_gap, 8)
-    (0.0, 0.0)
+    >>> e.mean_abs_error, abs(e.value_gap) <= e.value_gap_error
+    (0.0, True)
     """
     d = check.same_space(p_data, p_g, ("p_data", "p_g"))
     if d not in (1, 2):
@@ -474,7 +474,7 @@ def train_discriminator(
                 "G has no exact density (no distribution()): pass p_g, e.g. a gaussian_kde"
             )
         with torch.no_grad():
-            p_g = G.to(torch.float32).distribution(torch.float64)
+            p_g = G.to(torch.float32).distribution(torch.float64, "cpu")
     check.same_space(p_data, p_g, ("p_data", "p_g"))
     if D is None:
         D = mlp_discriminator(draw_data.dim, generator=streams.init)

@@ -244,7 +244,9 @@ class ExactDensityGenerator(nn.Module):
     noise_dim: int
     out_dim: int
 
-    def distribution(self, dtype: torch.dtype = torch.float64) -> Distribution:
+    def distribution(
+        self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+    ) -> Distribution:
         raise NotImplementedError
 
 
@@ -303,9 +305,12 @@ class AffineGenerator(ExactDensityGenerator):
     def forward(self, z: Tensor) -> Tensor:
         return self.loc + z @ self.weight.T
 
-    def distribution(self, dtype: torch.dtype = torch.float64) -> Distribution:
-        """p_g = N(mu, W W^T) in ``dtype`` (differentiable with respect to mu and W)."""
-        loc, weight = self.loc.to(dtype), self.weight.to(dtype)
+    def distribution(
+        self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+    ) -> Distribution:
+        """p_g = N(mu, W W^T) in ``dtype`` on ``device`` (None: the parameters' device),
+        differentiable with respect to mu and W."""
+        loc, weight = self.loc.to(device, dtype), self.weight.to(device, dtype)
         if self.dim == 1:
             return Normal(loc[0], weight[0, 0].abs())
         return MultivariateNormal(loc, covariance_matrix=weight @ weight.T)
@@ -386,12 +391,16 @@ class FlowGenerator(ExactDensityGenerator):
     def forward(self, z: Tensor) -> Tensor:
         return self.flow().transform.inv(z)
 
-    def distribution(self, dtype: torch.dtype = torch.float64) -> Distribution:
-        """p_g in ``dtype``: the flow itself if the parameters have that dtype (differentiable),
-        else a detached copy converted to ``dtype``."""
+    def distribution(
+        self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+    ) -> Distribution:
+        """p_g in ``dtype`` on ``device`` (None: the parameters' device): the flow itself if its
+        parameters have that dtype and device (differentiable), else a detached converted copy."""
         flow = self.flow
-        if next(flow.parameters()).dtype != dtype:
-            flow = copy.deepcopy(flow).requires_grad_(False).to(dtype)
+        param = next(flow.parameters())
+        device = param.device if device is None else torch.device(device)
+        if param.dtype != dtype or param.device != device:
+            flow = copy.deepcopy(flow).requires_grad_(False).to(device, dtype)
         dist = flow()
         return _FlowDistribution(dist)
 

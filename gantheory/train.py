@@ -80,8 +80,9 @@ class TrainConfig:
             the one that goes with it.
         optimizer: "sgd" (with momentum, the paper's choice) or "adam".
         lr_d, lr_g: learning rates of D and G.
-        lr_final: learning-rate factor reached at the last iteration: at iteration t (1-based)
-            both rates are multiplied by lr_final^((t - 1) / steps) (exponential decay; 1: none).
+        lr_final: learning-rate decay: at iteration t (1-based) both rates are multiplied by
+            lr_final^((t - 1) / steps) (exponential decay; 1: none). The schedule depends on
+            ``steps``, so extending a checkpointed run to more steps changes it (unless 1).
         momentum: SGD momentum (both players).
         betas: Adam's (beta1, beta2) (both players).
         noise: the prior p_z: "gaussian" N(0, I) or "uniform" U(-1, 1)^noise_dim.
@@ -439,7 +440,7 @@ def _exact_row(p_data: Distribution, G: nn.Module, D: nn.Module, method: str) ->
     from gantheory.metrics import discriminator_error
 
     with torch.no_grad():
-        p_g = G.distribution(torch.float64)
+        p_g = G.distribution(torch.float64, "cpu")
         if method == "auto":
             from gantheory.discriminator import virtual_criterion
             from gantheory.divergences import jsd

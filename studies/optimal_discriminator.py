@@ -124,7 +124,7 @@ def _train(
     def shoot(step: int, G: torch.nn.Module, D: torch.nn.Module) -> None:
         if step in panels:
             with torch.no_grad():
-                p_g = G.distribution(torch.float64)
+                p_g = G.distribution(torch.float64, "cpu")
             grid = gt.discriminator_grid(D, p_data, p_g, n=n_grid, box=box)
             err = gt.discriminator_error(D, p_data, p_g, c_g="grid")
             jsd = 0.5 * (err.value_optimal + math.log(4.0))
@@ -355,7 +355,7 @@ def draw_panels_1d(path: Path, shots: list[_Panel]) -> None:
     axes[0].set_ylabel("density")
     handles = axes[0].get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     labels = axes[0].get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
-    fig.legend(handles, labels, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.08))
+    fig.legend(handles, labels, loc="upper center", ncol=4, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("1D: D* = p_data / (p_data + p_g) and the learned D along training", y=1.1)
     save_figure(fig, path)
 

@@ -6,7 +6,11 @@ locally) and ``thorough`` (``HYPOTHESIS_PROFILE=thorough``, many examples).
 
 import os
 
+import torch
 from hypothesis import HealthCheck, settings
+
+# Many small tensor operations: one thread is much faster than two contending ones on 2 cores.
+torch.set_num_threads(1)
 
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=25, derandomize=True, print_blob=True, **_common)

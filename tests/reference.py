@@ -18,7 +18,6 @@ from scipy.special import logsumexp
 import gantheory as gt
 
 
-
 def _params(dist):
     c = gt.as_gaussian_mixture(dist)
     return c.weights.detach().numpy(), c.means.detach().numpy(), c.covs.detach().numpy()
