@@ -282,7 +282,7 @@ def ring(
     std = check.positive_number("std", std)
     angles = 2 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes
     means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
-    return mixture(means, torch.full((n_modes,), std), dtype=dtype, device=device)
+    return mixture(means, torch.full((n_modes,), std, dtype=torch.float64), dtype=dtype, device=device)
 
 
 def grid(
@@ -310,4 +310,4 @@ def grid(
     axis = spacing * (torch.arange(n, dtype=torch.float64) - (n - 1) / 2)
     xs, ys = torch.meshgrid(axis, axis, indexing="ij")
     means = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
-    return mixture(means, torch.full((n * n,), std), dtype=dtype, device=device)
+    return mixture(means, torch.full((n * n,), std, dtype=torch.float64), dtype=dtype, device=device)

@@ -918,7 +918,7 @@ def _gaussian_w2(a: GaussianComponents, b: GaussianComponents) -> Estimate:
     cross = sqrtm(root2 @ s1 @ root2)
     w2_squared = ((a.means[0] - b.means[0]) ** 2).sum() + torch.trace(s1 + s2 - 2 * cross)
     value = torch.sqrt(torch.clamp(w2_squared, min=0))
-    return Estimate(value, 1e-12 * (1 + float(value)), "closed_form")
+    return Estimate(value, 1e-12 * (1 + float(value.detach())), "closed_form")
 
 
 def _gaussian_w1_1d(p: Distribution, q: Distribution) -> Estimate:

@@ -14,7 +14,7 @@ minibatch              100                                         same
 optimiser              Adam, lr 1e-4, beta1 0.8                    Adam, lr 3e-3, beta1 0.8
 updates                one D and one G step per minibatch, both    alternating (Algorithm 1 of
                        gradients at the same point (ALI's loop);   Goodfellow et al. 2014), k = 1;
-                       400 epochs = 400,000 steps                  2,000 G steps
+                       400 epochs = 400,000 steps                  1,500 G steps
 noise                  z ~ N(0, I_2)                               same
 G                      4 x 400 ReLU, batch norm (no bias)          2 x 64 ReLU (``--set`` for
                                                                    PacGAN's: see ``Config``)
@@ -29,7 +29,7 @@ scoring                2,500 samples; high quality: Mahalanobis    same (gantheo
                        distance < 3 to the nearest mode
 =====================  ==========================================  ===============================
 
-The default budget (toy networks, 2,000 steps at lr 3e-3) fits ~5 minutes of a 2-core CPU; the
+The default budget (toy networks, 1,500 steps at lr 3e-3) fits ~5 minutes of a 2-core CPU; the
 PacGAN networks and budget are a ``--set`` away (``g_widths=400,400,400,400 g_batch_norm=true
 d_widths=200,200,200 d_activation=maxout lr=1e-4 steps=400000``), GPU work.
 """
@@ -76,7 +76,7 @@ class Config:
     packed_losses: tuple[str, ...] = ("non_saturating",)  # also trained with pack = `pack`
     pack: int = 2  # PacGAN2: D sees 2 samples concatenated
     seeds: int = 32  # members per setup (PacGAN: 10 runs)
-    steps: int = 2000  # G steps (PacGAN: 400 epochs x 1,000 minibatches = 400,000)
+    steps: int = 1500  # G steps (PacGAN: 400 epochs x 1,000 minibatches = 400,000)
     batch_size: int = 100  # PacGAN: 100
     lr: float = 3e-3  # Adam lr of D and G (PacGAN: 1e-4)
     beta1: float = 0.8  # PacGAN: 0.8
@@ -90,6 +90,8 @@ class Config:
     n_plot: int = 500  # samples drawn per snapshot
     workers: int = 1  # setups trained in parallel processes (gantheory.sweep)
     cache: str = ""  # directory kept for finished setups, so a re-run resumes ("": none)
+    threads: int = 1  # torch CPU threads while training in this process (0: torch's setting);
+    # 1 is the fastest for these small batched products on a shared 2-core CPU
 
 
 QUICK: dict[str, object] = {"targets": ("ring",), "seeds": 4, "steps": 60, "losses": ("minimax",
@@ -139,9 +141,11 @@ def train_setup(
     def snapshot(step: int, G: Any, D: Any) -> None:
         if step in snapshot_steps:
             x = sample(G, n_eval)
-            scores = [mode_coverage(x[s], p_data) for s in range(len(seeds))]
+            scores = [mode_coverage(x[s], p_data) for s in range(len(seeds))
+                      if bool(torch.isfinite(x[s]).all())]  # a diverged member has no score
             snapshots["step"].append(step)
-            snapshots["member0"].append(x[0, :n_plot].tolist())
+            # 4 decimals (1e-4, a hundredth of the ring's std) keep numbers.json small
+            snapshots["member0"].append(x[0, :n_plot].round(decimals=4).tolist())
             snapshots["modes_mean"].append(float(np.mean([c.modes_captured for c in scores])))
             snapshots["hq_mean"].append(float(np.mean([c.high_quality for c in scores])))
 
@@ -236,7 +240,7 @@ def _figures(out: Path, results: dict[str, dict[str, Any]], n_eval: int) -> list
             colour = COLORS.get(name.split(",")[0], COLORS["p_g"])
             for j, step in enumerate(snap["step"]):
                 ax = axes[i, j]
-                x = np.asarray(snap["member0"][j])
+                x = np.asarray(snap["member0"][j], dtype=float)  # "nan" strings read as nan
                 ax.scatter(means[:, 0], means[:, 1], marker="x", s=30, c=COLORS["p_data"],
                            label="modes of p_data")
                 ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, c=colour, label="G(z), seed 0")
@@ -306,13 +310,19 @@ def run(config: Config, out: Path, *, device: str, seed: int, progress: bool) ->
                 "n_eval": config.n_eval, "snapshot_steps": snapshot_steps,
                 "n_plot": config.n_plot, "device": device,
             })  # fmt: skip
-    if config.cache:  # finished setups persist there: an interrupted run resumes
-        outcomes = sweep(train_setup, grid, config.cache, max_workers=config.workers,
-                         progress=progress)
-    else:
-        with tempfile.TemporaryDirectory(prefix="mode-collapse-") as cache:
-            outcomes = sweep(train_setup, grid, cache, max_workers=config.workers,
+    threads = torch.get_num_threads()
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    try:
+        if config.cache:  # finished setups persist there: an interrupted run resumes
+            outcomes = sweep(train_setup, grid, config.cache, max_workers=config.workers,
                              progress=progress)
+        else:
+            with tempfile.TemporaryDirectory(prefix="mode-collapse-") as cache:
+                outcomes = sweep(train_setup, grid, cache, max_workers=config.workers,
+                                 progress=progress)
+    finally:
+        torch.set_num_threads(threads)
     results: dict[str, dict[str, Any]] = {}
     summaries: dict[str, dict[str, Any]] = {}
     for setting, outcome in zip(grid, outcomes):

@@ -190,7 +190,7 @@ def _figure_a(curves: dict[str, object], out: Path) -> None:
     D = curves["D"].numpy()
     labels = {"minimax": "minimax  ½ log(1−D)", "non_saturating": "non-saturating  −½ log D",
               "maximum_likelihood": "maximum likelihood  −½ D/(1−D)"}  # fmt: skip
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
     for loss in TUTORIAL_LOSSES:
         c = COLORS[loss]
         axes[0].plot(D, curves["cost"][loss].numpy(), color=c, label=labels[loss])
