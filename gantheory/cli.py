@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gantheory.io import atomic_directory, to_jsonable, write_json, write_text
+from gantheory.io import atomic_directory, swap_directory, to_jsonable, write_json, write_text
 
 __all__ = ["main"]
 
@@ -476,7 +476,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         staging / "index.html", index_html(records, quick=args.quick, device=device, seed=args.seed)
     )
     write_text(staging / MARKER, "written by the gantheory command\n")
-    _swap_in(staging, out)
+    swap_directory(staging, out)
     print(f"reproduced {len(records)} studies -> {Path(args.out) / 'index.html'}")
     return 0
 
@@ -495,16 +495,6 @@ def _staged(path: Path, options: dict[str, Any], config: Any) -> dict[str, Any] 
     }
     same = record.get("options") == wanted and record.get("gantheory") == _version()
     return record if same else None
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- the index ------------------------------------------------------------------------------------

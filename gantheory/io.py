@@ -21,7 +21,7 @@ import torch
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-__all__ = ["atomic_write", "write_json", "write_text", "save_checkpoint", "load_checkpoint", "atomic_directory", "to_jsonable"]
+__all__ = ["atomic_write", "write_json", "write_text", "save_checkpoint", "load_checkpoint", "atomic_directory", "swap_directory", "to_jsonable"]
 
 
 @contextmanager
@@ -103,11 +103,20 @@ def atomic_directory(path: str | os.PathLike[str], fill: Callable[[Path], Any]) 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    swap_directory(tmp, path)
+    return result
+
+
+def swap_directory(new: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Put the directory ``new`` in place of ``path``: the old one is moved aside, then removed.
+
+    Each rename is atomic; ``path`` is missing only between the two renames.
+    """
+    new, path = Path(new), Path(path)
     old = None
     if path.exists():
         old = path.with_name(f".{path.name}.old-{os.getpid()}")
         os.replace(path, old)
-    os.replace(tmp, path)
+    os.replace(new, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return result

@@ -11,15 +11,6 @@ from scipy import integrate
 import gantheory as gt
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (two threads on two shared cores spin-wait)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def half(x):
     """D = 1/2 everywhere (logit 0)."""
     return torch.zeros(x.shape[0], dtype=x.dtype)

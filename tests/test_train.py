@@ -13,15 +13,6 @@ P_1D = gt.gaussian(1.0, 0.5)
 P_2D = gt.mixture([[-1.0, 0.0], [1.0, 0.0]], 0.3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (two threads on two shared cores spin-wait)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_players(seed=0, d=1, batch_norm=False):
     s = gt.random_streams(seed)
     G = gt.mlp_generator(2, d, widths=(8,), batch_norm=batch_norm, generator=s.init)
