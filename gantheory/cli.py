@@ -407,12 +407,22 @@ def _run_study(
 
 
 def _version() -> str:
+    """The package version and a fingerprint of the code that ran (gantheory/ and studies/ sources),
+    so that a resumed ``reproduce`` never reuses a study computed by other code."""
+    import hashlib
     from importlib.metadata import PackageNotFoundError, version
 
+    import studies
+
     try:
-        return version("gantheory")
+        number = version("gantheory")
     except PackageNotFoundError:
-        return "unknown"
+        number = "unknown"
+    digest = hashlib.sha1()
+    for package in (Path(__file__).parent, Path(studies.__file__).parent):
+        for source in sorted(package.glob("*.py")):
+            digest.update(source.name.encode() + source.read_bytes())
+    return f"{number}+{digest.hexdigest()[:12]}"
 
 
 def _status(message: str) -> None:
@@ -484,7 +494,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def _staged(path: Path, options: dict[str, Any], config: Any) -> dict[str, Any] | None:
     """The record of a study staged by an interrupted ``reproduce`` with these options, or None."""
     try:
-        record = json.loads((path / RUN_FILE).read_text())
+        record = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     wanted = {
@@ -599,7 +609,9 @@ def markdown_to_html(text: str) -> str:
                 f"<{tag}>\n" + "".join(f"<li>{_inline(x)}</li>\n" for x in items) + f"</{tag}>\n"
             )
         else:
-            paragraph = []
+            # a paragraph: this line, whatever it is, then lines until a blank one or another block
+            paragraph = [stripped]
+            i += 1
             while (
                 i < len(lines)
                 and lines[i].strip()

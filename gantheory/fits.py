@@ -687,6 +687,9 @@ def fit(
     adam_steps = check.positive_int("adam_steps", adam_steps)
     tol = check.positive_number("tol", tol)
     optimum_tol = check.positive_number("optimum_tol", optimum_tol)
+    adam_lr = check.positive_number("adam_lr", adam_lr)
+    for h in [bandwidth] if isinstance(bandwidth, (int, float)) else list(bandwidth):
+        check.positive_number("bandwidth", h)
     check.choice("optimizer", optimizer, ("lbfgs", "adam"))
     if generator is None or isinstance(generator, int):
         generator = torch.Generator().manual_seed(0 if generator is None else generator)

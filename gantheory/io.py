@@ -18,9 +18,6 @@ from typing import Any
 
 import torch
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 __all__ = ["atomic_write", "write_json", "write_text", "save_checkpoint", "load_checkpoint", "atomic_directory", "swap_directory", "to_jsonable"]
 
 
@@ -30,9 +27,10 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
-        with os.fdopen(fd, mode) as handle:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600: results are meant to be read (and served)
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -85,7 +83,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a state dictionary written by :func:`save_checkpoint` (tensors onto the CPU)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def atomic_directory(path: str | os.PathLike[str], fill: Callable[[Path], Any]) -> Any:
@@ -97,7 +95,7 @@ def atomic_directory(path: str | os.PathLike[str], fill: Callable[[Path], Any]) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    os.chmod(tmp, 0o777 & ~_UMASK)
+    os.chmod(tmp, 0o755)
     try:
         result = fill(tmp)
     except BaseException:

@@ -507,10 +507,10 @@ def gaussian_kde(
     """
     if not isinstance(samples, Tensor):
         raise TypeError(f"samples must be a torch.Tensor, got {type(samples).__name__}")
-    scalar = samples.ndim == 1
-    x = check.as_tensor("samples", samples.detach().cpu()).reshape(samples.shape[0], -1)
     if samples.ndim not in (1, 2):
         raise ValueError(f"samples must have shape (n, d) or (n,), got {tuple(samples.shape)}")
+    scalar = samples.ndim == 1
+    x = check.as_tensor("samples", samples.detach().cpu()).reshape(samples.shape[0], -1)
     n, d = x.shape
     if n < 4:
         raise ValueError(f"samples must hold at least 4 points, got {n}")

@@ -332,6 +332,7 @@ def sample_noise(
     >>> sample_noise(3, 2, "uniform", torch.Generator().manual_seed(0)).abs().max() <= 1
     tensor(True)
     """
+    check.choice("noise", noise, ("gaussian", "uniform"))
     if noise == "gaussian":
         return torch.randn(n, noise_dim, generator=generator, dtype=dtype, device=device)
     return 2.0 * torch.rand(n, noise_dim, generator=generator, dtype=dtype, device=device) - 1.0

@@ -127,7 +127,7 @@ def train_setup(
         betas=(beta1, 0.999), pack=pack, record_every=max(1, steps // 20), exact=False,
         device=device,
     )
-    eval_noise = torch.Generator().manual_seed(12345)
+    eval_noise = torch.Generator().manual_seed(seeds[0] + 12345)  # evaluation noise, from the run's seeds
     snapshots: dict[str, Any] = {"step": [], "member0": [], "modes_mean": [], "hq_mean": []}
 
     def sample(G: Any, n: int) -> torch.Tensor:

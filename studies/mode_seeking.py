@@ -399,16 +399,9 @@ def run(
     config: Config, out: Path, *, device: str = "cpu", seed: int = 0, progress: bool = True
 ) -> Report:
     """Fit, score, draw and write ``mode_seeking_1d.png``, ``mode_seeking_2d.png`` and
-    ``numbers.json`` into ``out``. Computed on the CPU in float64 whatever ``device`` says, with
-    one intra-op thread (restored afterwards): the fits are thousands of small tensor operations,
-    and on the 2-core CI machine two threads took 5 times the CPU time of one (55 s against 10 s
-    for ``--quick``)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # thousands of small tensor operations: threads only add overhead
-    try:
-        return _run(config, Path(out), seed, progress)
-    finally:
-        torch.set_num_threads(threads)
+    ``numbers.json`` into ``out``. Computed on the CPU in float64 whatever ``device`` says (the
+    fits are thousands of small tensor operations; ``gantheory run`` uses one thread by default)."""
+    return _run(config, Path(out), seed, progress)
 
 
 def _run(config: Config, out: Path, seed: int, progress: bool) -> Report:

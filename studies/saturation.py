@@ -55,6 +55,16 @@ class Config:
     live_widths: tuple[int, ...] = (64, 64)
     live_lr: float = 1e-3  # Adam, both players
 
+    def __post_init__(self) -> None:
+        for name in ("d_steps", "record_every", "n_batches", "seeds", "batch_size", "live_steps", "live_seeds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.record_every > self.d_steps or self.d_steps % self.record_every:
+            raise ValueError(
+                f"record_every must divide d_steps (the records must end at the last D step), "
+                f"got record_every={self.record_every}, d_steps={self.d_steps}"
+            )
+
 
 QUICK: dict[str, object] = {
     "durations": (0, 400),

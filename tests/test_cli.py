@@ -284,7 +284,15 @@ def test_the_installed_command_runs_a_real_study(tmp_path):
         assert (out / figure).read_bytes()[:4] == b"\x89PNG"
     assert (out / record["report"]["numbers"]).exists()
     bad = subprocess.run(
-        [*command, "run", "mode-seeking", "--set", "nope=1"], capture_output=True, text=True
+        [*command, "run", "mode-seeking", "--set", "nope=1"], capture_output=True, text=True, cwd=tmp_path
     )
     assert bad.returncode == 1
     assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("gantheory: error:")
+
+
+def test_markdown_to_html_terminates_on_lines_that_open_no_block():
+    """A bare list marker or an anchor followed by text used to loop forever."""
+    from gantheory.cli import markdown_to_html
+
+    html = markdown_to_html('- \nabc\n\n1. \n<a id="x"></a> text\n')
+    assert "<p>- abc</p>" in html and "<p>1.</p>" in html and "text" in html
