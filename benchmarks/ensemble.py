@@ -11,18 +11,20 @@ the same seeds, in the same process: the baseline is ``gantheory.train`` called 
 one ``gantheory.ensemble.train_ensemble`` call. Each row prints both wall times and the speed-up
 (baseline / ours), in wall time and in this process's CPU time (on a shared CPU with other
 work running, CPU time is the fairer figure; on an idle machine with one thread they agree).
-Network construction is outside the timings.
+With ``--repeat N`` both sides run N times, alternately, and each figure is the median of its N
+times (the speed-ups are ratios of medians). Network construction is outside the timings.
 
 Usage::
 
     python benchmarks/ensemble.py [--steps 100] [--sizes 1,8,64] [--arch toy,pacgan]
-                                  [--device auto] [--threads N]
+                                  [--device auto] [--threads N] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import time
 
 import torch
@@ -97,13 +99,14 @@ def main():
     parser.add_argument("--arch", default="toy,pacgan")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side; medians printed")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = gt.resolve_device(args.device)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.steps} steps, Adam, non-saturating, ring of 8")
+          f"{args.steps} steps, Adam, non-saturating, ring of 8, median of {args.repeat}")
     print(f"{'arch':8} {'S':>4} | {'wall: sequential s':>18} {'ensemble s':>11} {'speed-up':>9} "
           f"| {'CPU: sequential s':>17} {'ensemble s':>11} {'speed-up':>9}")
     warm = dataclasses.replace(
@@ -120,10 +123,14 @@ def main():
         time_ensemble(arch, dataclasses.replace(config, steps=2), [0, 1], device)
         for S in sizes:
             seeds = list(range(S))
-            seq = time_sequential(arch, config, seeds, device)
-            ens = time_ensemble(arch, config, seeds, device)
-            print(f"{arch:8} {S:4d} | {seq.wall:18.2f} {ens.wall:11.2f} {seq.wall / ens.wall:8.1f}x "
-                  f"| {seq.cpu:17.2f} {ens.cpu:11.2f} {seq.cpu / ens.cpu:8.1f}x", flush=True)
+            runs = [(time_sequential(arch, config, seeds, device),
+                     time_ensemble(arch, config, seeds, device)) for _ in range(args.repeat)]
+            seq_wall, ens_wall, seq_cpu, ens_cpu = (
+                statistics.median(getattr(run[side], kind) for run in runs)
+                for kind in ("wall", "cpu") for side in (0, 1)
+            )
+            print(f"{arch:8} {S:4d} | {seq_wall:18.2f} {ens_wall:11.2f} {seq_wall / ens_wall:8.1f}x "
+                  f"| {seq_cpu:17.2f} {ens_cpu:11.2f} {seq_cpu / ens_cpu:8.1f}x", flush=True)
 
 
 if __name__ == "__main__":

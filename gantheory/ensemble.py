@@ -10,6 +10,17 @@ s draws from ``gantheory.random_streams(seeds[s])`` in the order that ``train`` 
 the same updates, to float32 rounding (batched and single matrix products may sum in another
 order). Batch normalisation keeps per-member statistics.
 
+Speed. Ensembles of linear layers and pointwise activations (ReLU, leaky ReLU, tanh) trained
+without a gradient penalty skip autograd: ``_Plain`` runs the forward pass and the backward pass
+written out by hand (the chain rule of y = act(h W + b)) into buffers allocated once and reused at
+every step, so no large tensor is allocated per step; D judges the data and the fakes of a D step
+in one batched pass of 2m rows (rows are independent: the same logits as two calls), its weight
+gradients summed as two halves, as autograd adds the gradients of two calls; the G step computes
+only D's input gradient, not D's parameter gradients; layers of at most ``_NARROW`` outputs
+(G's last, D's last) run transposed, y^T = b^T + W^T h^T, where the batched product is far
+faster; SGD steps with PyTorch's fused kernel on the CPU (the same numbers, bit for bit). Batch
+norm, maxout and the gradient penalty go through autograd.
+
 Algorithm 1 of Goodfellow et al. 2014 (arXiv:1406.2661) per member; PacGAN packing (Lin et al.
 2018, arXiv:1712.04086) through ``config.pack``. This is the setup of the many-seed mode-collapse
 study (``studies/mode_collapse.py``).
@@ -33,7 +44,12 @@ from tqdm.auto import tqdm
 
 from gantheory import _validation as check
 from gantheory.io import load_checkpoint, save_checkpoint
-from gantheory.losses import discriminator_loss, generator_loss
+from gantheory.losses import (
+    discriminator_loss,
+    discriminator_loss_grad,
+    generator_loss,
+    generator_loss_grad,
+)
 from gantheory.models import MLPDiscriminator, MLPGenerator
 from gantheory.train import (
     DataSampler,
@@ -277,10 +293,12 @@ def _ensemble(name: str, players: object, kind: str) -> MLPEnsemble:
     return ens
 
 
-def _optimizer(params: Any, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
-    # the same optimiser as gantheory.train's; SGD and Adam act elementwise, hence per member
+def _optimizer(params: Any, config: TrainConfig, lr: float, fused: bool) -> torch.optim.Optimizer:
+    # the same optimiser as gantheory.train's; SGD and Adam act elementwise, hence per member.
+    # fused SGD: one kernel per parameter, no temporaries, the same numbers bit for bit (fused
+    # Adam rounds in another order, ~1 ulp per step, for no measurable gain: not used)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum)
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, fused=fused or None)
     return torch.optim.Adam(params, lr=lr, betas=tuple(config.betas))
 
 
@@ -298,6 +316,125 @@ def _gradient_penalty(D: MLPEnsemble, x: Tensor, fake: Tensor, eps: Tensor) -> T
     x_hat = (eps * x.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     return (torch.linalg.vector_norm(grad, dim=-1) - 1.0) ** 2
+
+
+def _plain_layers(ens: MLPEnsemble) -> list[tuple[int, tuple[Any, ...] | None]] | None:
+    """[(weight index, activation op or None)] per linear layer, or None when ``ens`` has batch
+    norm, maxout or a leaky ReLU of slope <= 0 (those keep to autograd)."""
+    layers: list[tuple[int, tuple[Any, ...] | None]] = []
+    for op in ens._ops:
+        if op[0] == "linear":
+            layers.append((op[1], None))
+        elif op[0] in ("relu", "tanh") or (op[0] == "leaky_relu" and op[1] > 0):
+            if not layers or layers[-1][1] is not None:
+                return None
+            layers[-1] = (layers[-1][0], op)
+        else:
+            return None
+    return layers
+
+
+_NARROW = 4  # layers of at most this many outputs run in the transposed layout
+
+
+class _Plain:
+    """Forward and backward of an ensemble of linear layers and pointwise activations, by hand.
+
+    The same operations as ``MLPEnsemble.forward`` and autograd's backward of it, without the
+    autograd graph and into buffers allocated once and reused at every step (fresh large tensors
+    cost page faults on every allocation): per layer l with input h (S, n, in), y = act(baddbmm(b,
+    h, W)); backward from g = dcost/dy: g <- g * act'(y) (from the output y: relu y > 0, leaky
+    relu y > 0 (slope > 0), tanh 1 - y^2), dW = h^T g (bmm), db = sum_n g, dh = g W^T (bmm).
+    Weight gradients are written into ``p.grad`` (overwritten, not accumulated)."""
+
+    def __init__(self, ens: MLPEnsemble, layers: list[tuple[int, tuple[Any, ...] | None]]) -> None:
+        self.ens, self.layers = ens, layers
+        self.buffers: dict[Any, Tensor] = {}
+        for p in ens.parameters():
+            if p.grad is None or p.grad.shape != p.shape:
+                p.grad = torch.zeros_like(p)
+
+    def buffer(self, key: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        buf = self.buffers.get(key)
+        if buf is None or buf.shape != shape:
+            buf = self.buffers[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buf
+
+    def forward(self, h: Tensor, tag: str) -> list[Tensor]:
+        """The input and each layer's (activated) output; the last has shape (S, n, out)."""
+        outs = [h]
+        for l, (j, act) in enumerate(self.layers):
+            W, b = self.ens.weights[j], self.ens.biases[j]
+            if W.shape[2] <= _NARROW:  # y^T = b^T + W^T h^T: a skinny product, much faster
+                out = self.buffer((tag, l), (h.shape[0], W.shape[2], h.shape[1]), h)
+                h = torch.baddbmm(
+                    b.transpose(1, 2), W.transpose(1, 2), h.transpose(1, 2), out=out
+                ).transpose(1, 2)
+            else:
+                out = self.buffer((tag, l), (h.shape[0], h.shape[1], W.shape[2]), h)
+                h = torch.baddbmm(b, h, W, out=out)
+            if act is not None:
+                if act[0] == "relu":
+                    h.relu_()
+                elif act[0] == "leaky_relu":
+                    F.leaky_relu_(h, act[1])
+                else:
+                    h.tanh_()
+            outs.append(h)
+        return outs
+
+    def _weight_grads(
+        self, l: int, W: Tensor, b: Tensor, h: Tensor, g: Tensor, halves: bool
+    ) -> None:
+        # dW = h^T g, db = sum_n g; with halves, (first half) + (second half) of the rows, as
+        # autograd adds the gradients of two calls (the same rounding: it matters where the exact
+        # gradient is 0, e.g. a bias under the Wasserstein cost, which Adam turns into lr steps)
+        parts = [(h, g)] if not halves else [
+            (h[:, : h.shape[1] // 2], g[:, : g.shape[1] // 2]),
+            (h[:, h.shape[1] // 2 :], g[:, g.shape[1] // 2 :]),
+        ]  # fmt: skip
+        for i, (h_part, g_part) in enumerate(parts):
+            grad_w = W.grad if i == 0 else self.buffer(("grad_w", l), tuple(W.shape), W)
+            grad_b = b.grad if i == 0 else self.buffer(("grad_b", l), tuple(b.shape), b)
+            if W.shape[2] <= _NARROW:  # dW^T = g^T h, (S, out, in): a skinny product
+                grad_wt = self.buffer(("grad_wt", l), (W.shape[0], W.shape[2], W.shape[1]), W)
+                torch.bmm(g_part.transpose(1, 2), h_part, out=grad_wt)
+                grad_w.copy_(grad_wt.transpose(1, 2))  # type: ignore[union-attr]
+            else:
+                torch.bmm(h_part.transpose(1, 2), g_part, out=grad_w)
+            torch.sum(g_part, 1, keepdim=True, out=grad_b)
+            if i > 0:
+                W.grad.add_(grad_w)  # type: ignore[union-attr]
+                b.grad.add_(grad_b)  # type: ignore[union-attr]
+
+    def backward(
+        self, outs: list[Tensor], g: Tensor, tag: str, *, weights: bool, inputs: bool,
+        halves: bool = False,
+    ) -> Tensor | None:
+        """Back-propagate g = dcost/d(outs[-1]) (overwritten); fill ``p.grad`` when ``weights``
+        (with ``halves``: as the sum of two calls, on the first and the second half of the rows);
+        return dcost/d(outs[0]) when ``inputs``."""
+        aten = torch.ops.aten
+        for l in reversed(range(len(self.layers))):
+            j, act = self.layers[l]
+            y = outs[l + 1]
+            if act is not None:
+                if act[0] == "relu":
+                    g = aten.threshold_backward.grad_input(g, y, 0.0, grad_input=g)
+                elif act[0] == "leaky_relu":
+                    g = aten.leaky_relu_backward.grad_input(g, y, act[1], False, grad_input=g)
+                else:
+                    g = aten.tanh_backward.grad_input(g, y, grad_input=g)
+            W, b = self.ens.weights[j], self.ens.biases[j]
+            if weights:
+                self._weight_grads(l, W, b, outs[l], g, halves)
+            if l > 0 or inputs:
+                out = self.buffer((tag, "grad", l), tuple(outs[l].shape), g)
+                if W.shape[2] == 1:  # an outer product: g W^T = g * w^T exactly
+                    g = torch.mul(g, W.transpose(1, 2), out=out)
+                else:
+                    g = torch.bmm(g, W.transpose(1, 2), out=out)
+        return g if inputs else None
 
 
 def train_ensemble(
@@ -322,7 +459,8 @@ def train_ensemble(
     points, m * pack noise vectors, [m penalty uniforms]; then m * pack noise vectors). Batch
     norm uses each member's minibatch statistics. Training is in float32 on
     ``config.device``. The networks of a ``list`` are copied; an :class:`MLPEnsemble` is trained
-    in place. ``config.exact`` is ignored (MLP generators have no exact density).
+    in place. The learning rates decay as ``train``'s (``config.lr_final``). ``config.exact`` is
+    ignored (MLP generators have no exact density).
 
     Args:
         p_data: the data distribution (vector events (d,), or scalar events in 1D).
@@ -389,9 +527,12 @@ def train_ensemble(
     G_ens.to(device=device, dtype=torch.float32)
     D_ens.to(device=device, dtype=torch.float32)
     streams = [random_streams(s, device) for s in seeds]
-    opt_d = _optimizer(D_ens.parameters(), config, config.lr_d)
+    plain_g, plain_d = _plain_layers(G_ens), _plain_layers(D_ens)
+    fast = config.gradient_penalty == 0 and plain_g is not None and plain_d is not None
+    fused = fast and device.type == "cpu"
+    opt_d = _optimizer(D_ens.parameters(), config, config.lr_d, fused)
     g_params = list(G_ens.parameters())
-    opt_g = _optimizer(g_params, config, config.lr_g)
+    opt_g = _optimizer(g_params, config, config.lr_g, fused)
     history = EnsembleHistory()
     start = 0
     path = Path(checkpoint) if checkpoint is not None else None
@@ -426,31 +567,85 @@ def train_ensemble(
         ])  # fmt: skip
 
     loss, penalty = config.loss, float(config.gradient_penalty)
+    if fast:  # by hand, into reused buffers (see _Plain); batch norm, maxout, penalty: autograd
+        g_net, d_net = _Plain(G_ens, plain_g), _Plain(D_ens, plain_d)  # type: ignore[arg-type]
+        xz = torch.empty(S, 2 * m, pack * d, device=device)  # D's input: m data rows, m fakes
+        z_buf = torch.empty(S, m * pack, noise_dim, device=device)
+        dlogit = torch.empty(S, 2 * m, 1, device=device)
+
+    def noise_into(buf: Tensor) -> Tensor:
+        # member s's draw of sample_noise(m * pack, ...) from its own stream, written in place
+        for st, row in zip(streams, buf):
+            if config.noise == "gaussian":
+                torch.randn(row.shape, generator=st.noise, out=row)
+            else:
+                torch.rand(row.shape, generator=st.noise, out=row)
+        return buf if config.noise == "gaussian" else buf.mul_(2.0).sub_(1.0)
+
     every_ckpt = config.checkpoint_every or config.record_every
     bar = tqdm(total=config.steps, initial=start, disable=None if progress else True, desc="GANs")
     try:
         for step in range(start + 1, config.steps + 1):
-            for _ in range(config.k):
-                x = torch.stack([draw_data(m * pack, st.data) for st in streams]).reshape(S, m, -1)
-                z = noise()
-                with torch.no_grad():
-                    fake = G_ens(z).reshape(S, m, -1)
-                a_real, a_fake = D_ens(x), D_ens(fake)
-                cost_d = discriminator_loss(a_real, a_fake, loss).mean(1)
-                if penalty > 0:
-                    eps = torch.stack([
-                        torch.rand((m, 1), generator=st.penalty, device=device) for st in streams
-                    ])  # fmt: skip
-                    cost_d = cost_d + penalty * _gradient_penalty(D_ens, x, fake, eps).mean(1)
-                opt_d.zero_grad(set_to_none=True)
-                cost_d.sum().backward()
-                opt_d.step()
-            a_fake = D_ens(G_ens(noise()).reshape(S, m, -1))
-            cost_g = generator_loss(a_fake, loss).mean(1)
-            opt_g.zero_grad(set_to_none=True)
-            # gradients for G only: train also fills D's, which its next D step discards
-            cost_g.sum().backward(inputs=g_params)
             record = step % config.record_every == 0 or step == config.steps
+            if config.lr_final != 1.0:  # train's exponential decay
+                factor = config.lr_final ** ((step - 1) / config.steps)
+                for opt, lr in ((opt_d, config.lr_d), (opt_g, config.lr_g)):
+                    for group in opt.param_groups:
+                        group["lr"] = lr * factor
+            if fast:
+                for i in range(config.k):
+                    for s, st in enumerate(streams):
+                        xz[s, :m].copy_(draw_data(m * pack, st.data).reshape(m, -1))
+                    with torch.no_grad():
+                        fake = g_net.forward(noise_into(z_buf), "g")[-1]
+                        xz[:, m:].copy_(fake.reshape(S, m, -1))
+                        d_outs = d_net.forward(xz, "d")
+                        a = d_outs[-1][..., 0]
+                        a_real, a_fake = a[:, :m], a[:, m:]
+                        if record and i == config.k - 1:
+                            cost_d = discriminator_loss(a_real, a_fake, loss).mean(1)
+                            a_real = a_real.clone()
+                        # d (sum_s cost_s) / d logits: the loss's derivative, / m for the mean
+                        grad_real, grad_fake = discriminator_loss_grad(a_real, a_fake, loss)
+                        dlogit[:, :m, 0], dlogit[:, m:, 0] = grad_real, grad_fake
+                        d_net.backward(
+                            d_outs, dlogit.div_(m), "d", weights=True, inputs=False, halves=True
+                        )
+                    opt_d.step()
+                with torch.no_grad():
+                    g_outs = g_net.forward(noise_into(z_buf), "g")
+                    d_outs = d_net.forward(g_outs[-1].reshape(S, m, -1), "dg")
+                    a_fake = d_outs[-1][..., 0]
+                    cost_g = generator_loss(a_fake, loss).mean(1)
+                    grad = generator_loss_grad(a_fake, loss).div_(m)[..., None]
+                    # D's input gradient only: D's parameter gradients stay those of its step
+                    grad_x = d_net.backward(d_outs, grad, "dg", weights=False, inputs=True)
+                    g_net.backward(g_outs, grad_x.reshape(S, m * pack, d), "g",  # type: ignore[union-attr]
+                                   weights=True, inputs=False)
+            else:
+                for _ in range(config.k):
+                    x = torch.stack(
+                        [draw_data(m * pack, st.data) for st in streams]
+                    ).reshape(S, m, -1)
+                    z = noise()
+                    with torch.no_grad():
+                        fake = G_ens(z).reshape(S, m, -1)
+                    a_real, a_fake = D_ens(x), D_ens(fake)
+                    cost_d = discriminator_loss(a_real, a_fake, loss).mean(1)
+                    if penalty > 0:
+                        eps = torch.stack([
+                            torch.rand((m, 1), generator=st.penalty, device=device)
+                            for st in streams
+                        ])  # fmt: skip
+                        cost_d = cost_d + penalty * _gradient_penalty(D_ens, x, fake, eps).mean(1)
+                    opt_d.zero_grad(set_to_none=True)
+                    cost_d.sum().backward()
+                    opt_d.step()
+                a_fake = D_ens(G_ens(noise()).reshape(S, m, -1))
+                cost_g = generator_loss(a_fake, loss).mean(1)
+                opt_g.zero_grad(set_to_none=True)
+                # gradients for G only: train also fills D's, which its next D step discards
+                cost_g.sum().backward(inputs=g_params)
             if record:
                 history.step.append(step)
                 history.loss_d.append(cost_d.detach().tolist())
