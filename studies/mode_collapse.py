@@ -14,7 +14,7 @@ minibatch              100                                         same
 optimiser              Adam, lr 1e-4, beta1 0.8                    Adam, lr 3e-3, beta1 0.8
 updates                one D and one G step per minibatch, both    alternating (Algorithm 1 of
                        gradients at the same point (ALI's loop);   Goodfellow et al. 2014), k = 1;
-                       400 epochs = 400,000 steps                  1,500 G steps
+                       400 epochs = 400,000 steps                  4,000 G steps
 noise                  z ~ N(0, I_2)                               same
 G                      4 x 400 ReLU, batch norm (no bias)          2 x 64 ReLU (``--set`` for
                                                                    PacGAN's: see ``Config``)
@@ -29,7 +29,7 @@ scoring                2,500 samples; high quality: Mahalanobis    same (gantheo
                        distance < 3 to the nearest mode
 =====================  ==========================================  ===============================
 
-The default budget (toy networks, 1,500 steps at lr 3e-3) fits ~5 minutes of a 2-core CPU; the
+The default budget (toy networks, 4,000 steps at lr 3e-3) fits ~6 minutes of a 2-core CPU; the
 PacGAN networks and budget are a ``--set`` away (``g_widths=400,400,400,400 g_batch_norm=true
 d_widths=200,200,200 d_activation=maxout lr=1e-4 steps=400000``), GPU work.
 """
@@ -76,7 +76,7 @@ class Config:
     packed_losses: tuple[str, ...] = ("non_saturating",)  # also trained with pack = `pack`
     pack: int = 2  # PacGAN2: D sees 2 samples concatenated
     seeds: int = 32  # members per setup (PacGAN: 10 runs)
-    steps: int = 1500  # G steps (PacGAN: 400 epochs x 1,000 minibatches = 400,000)
+    steps: int = 4000  # G steps (PacGAN: 400 epochs x 1,000 minibatches = 400,000)
     batch_size: int = 100  # PacGAN: 100
     lr: float = 3e-3  # Adam lr of D and G (PacGAN: 1e-4)
     beta1: float = 0.8  # PacGAN: 0.8
