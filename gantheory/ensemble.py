@@ -54,6 +54,7 @@ from gantheory.models import MLPDiscriminator, MLPGenerator
 from gantheory.train import (
     DataSampler,
     TrainConfig,
+    _optimizer,  # the trainer's own optimisers: SGD and Adam act elementwise, hence per member
     random_streams,
     resolve_device,
     sample_noise,
@@ -293,15 +294,6 @@ def _ensemble(name: str, players: object, kind: str) -> MLPEnsemble:
     return ens
 
 
-def _optimizer(params: Any, config: TrainConfig, lr: float, fused: bool) -> torch.optim.Optimizer:
-    # the same optimiser as gantheory.train's; SGD and Adam act elementwise, hence per member.
-    # fused SGD: one kernel per parameter, no temporaries, the same numbers bit for bit (fused
-    # Adam rounds in another order, ~1 ulp per step, for no measurable gain: not used)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, fused=fused or None)
-    return torch.optim.Adam(params, lr=lr, betas=tuple(config.betas))
-
-
 def _member_norms(module: nn.Module, size: int) -> list[float]:
     total = torch.zeros(size, dtype=torch.float64)
     for p in module.parameters():  # every parameter is member-major: (S, ...) or (S * width,)
@@ -530,9 +522,9 @@ def train_ensemble(
     plain_g, plain_d = _plain_layers(G_ens), _plain_layers(D_ens)
     fast = config.gradient_penalty == 0 and plain_g is not None and plain_d is not None
     fused = fast and device.type == "cpu"
-    opt_d = _optimizer(D_ens.parameters(), config, config.lr_d, fused)
+    opt_d = _optimizer(D_ens.parameters(), config.optimizer, config.lr_d, config.momentum, config.betas, fused=fused)
     g_params = list(G_ens.parameters())
-    opt_g = _optimizer(g_params, config, config.lr_g, fused)
+    opt_g = _optimizer(g_params, config.optimizer, config.lr_g, config.momentum, config.betas, fused=fused)
     history = EnsembleHistory()
     start = 0
     path = Path(checkpoint) if checkpoint is not None else None
