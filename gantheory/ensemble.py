@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,10 @@ from gantheory.models import MLPDiscriminator, MLPGenerator
 from gantheory.train import (
     DataSampler,
     TrainConfig,
+    TrainingDiverged,
+    _likely_causes,
     _optimizer,  # the trainer's own optimisers: SGD and Adam act elementwise, hence per member
+    _Snapshot,
     random_streams,
     resolve_device,
     sample_noise,
@@ -263,17 +267,24 @@ class EnsembleHistory:
 
 @dataclass
 class EnsembleResult:
-    """What :func:`train_ensemble` returns: the trained ensembles, seeds, config and history."""
+    """What :func:`train_ensemble` returns: the trained ensembles, seeds, config and history.
+
+    ``diverged`` maps each member that diverged (a logit, cost or parameter became non-finite) to
+    the step at which it did; such a member is frozen at its parameters after the step before
+    (finite), and its history rows from that step on hold NaN (it no longer trains).
+    """
 
     G: MLPEnsemble
     D: MLPEnsemble
     config: TrainConfig
     seeds: list[int]
     history: EnsembleHistory
+    diverged: dict[int, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "config": self.config.to_dict(), "seeds": self.seeds, "history": self.history.to_dict()
+            "config": self.config.to_dict(), "seeds": self.seeds, "history": self.history.to_dict(),
+            "diverged": {str(s): step for s, step in self.diverged.items()},
         }
 
 
@@ -475,6 +486,10 @@ def train_ensemble(
         ValueError: a bad config field, ensembles of different sizes, seeds of the wrong number
             or repeated, D's input width not pack * d, G's output width not d, a checkpoint saved
             with another config or other seeds.
+        TrainingDiverged: every member diverged. A member that diverges alone (a logit, cost or
+            parameter became non-finite) is put back to its parameters after the step before,
+            frozen there, reported in ``EnsembleResult.diverged`` and by a RuntimeWarning; the
+            others go on.
 
     >>> import gantheory as gt
     >>> Gs = [gt.mlp_generator(2, 2, widths=(16,), generator=gt.random_streams(s).init)
@@ -526,6 +541,7 @@ def train_ensemble(
     g_params = list(G_ens.parameters())
     opt_g = _optimizer(g_params, config.optimizer, config.lr_g, config.momentum, config.betas, fused=fused)
     history = EnsembleHistory()
+    diverged: dict[int, int] = {}
     start = 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
@@ -539,6 +555,7 @@ def train_ensemble(
         for stream, saved in zip(streams, state["rng"]):
             stream.set_state(saved)
         history = EnsembleHistory(**state["history"])
+        diverged = {int(s): int(step) for s, step in state.get("diverged", {}).items()}
         start = int(state["step"])
         if start > config.steps:
             raise ValueError(f"checkpoint is at step {start}, beyond config.steps = {config.steps}")
@@ -550,7 +567,53 @@ def train_ensemble(
                 "G": G_ens.state_dict(), "D": D_ens.state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                 "rng": [st.get_state() for st in streams], "history": history.to_dict(),
+                "diverged": dict(diverged),
             })  # fmt: skip
+
+    snapshot = _Snapshot({"G": G_ens, "D": D_ens})  # every tensor is member-major, (S, ...)
+    bad = snapshot.first_non_finite()
+    if bad is not None:
+        raise ValueError(f"{bad[0]} holds a non-finite value ({bad[1]}) before training")
+    snapshot.take()
+    frozen = torch.zeros(S, dtype=torch.bool, device=device)
+    for s_ in diverged:
+        frozen[s_] = True
+
+    def finite_rows(a: Tensor) -> Tensor:
+        """(S,) bool: member s's entries of ``a`` (member-major) are all finite."""
+        return torch.isfinite(a.detach().reshape(S, -1)).all(1)
+
+    def members_finite(flags: list[Tensor]) -> Tensor:
+        """(S,) bool: member s's logits and costs of this iteration (``flags``) and its
+        parameters are all finite."""
+        ok = torch.stack(flags).all(0)
+        for t in snapshot.tensors:
+            ok &= torch.isfinite(t.detach().reshape(S, -1)).all(1)
+        return ok
+
+    def freeze(step: int, ok: Tensor) -> None:
+        """Put back the start-of-iteration state of diverged and frozen members; record new ones."""
+        keep = ~ok | frozen
+        with torch.no_grad():
+            for t, saved in zip(snapshot.tensors, snapshot.saved):
+                rows = t.view(S, -1)
+                rows[keep] = saved.view(S, -1)[keep]
+        for s_ in torch.nonzero(~ok & ~frozen).flatten().tolist():
+            diverged[s_] = step
+            warnings.warn(
+                f"ensemble member {s_} (seed {seeds[s_]}) diverged at step {step}: a logit or "
+                "parameter became non-finite; it stays at its parameters after step "
+                f"{step - 1} and no longer trains, the other members go on",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        frozen[:] = keep
+        if bool(frozen.all()):
+            causes = _likely_causes(config, snapshot.largest_saved(), math.nan)
+            raise TrainingDiverged(
+                step, f"every one of the {S} members' logits or parameters", math.nan, causes,
+                None if path is None else str(path),
+            )
 
     def noise() -> Tensor:
         return torch.stack([
@@ -584,6 +647,7 @@ def train_ensemble(
                 for opt, lr in ((opt_d, config.lr_d), (opt_g, config.lr_g)):
                     for group in opt.param_groups:
                         group["lr"] = lr * factor
+            flags: list[Tensor] = []
             if fast:
                 for i in range(config.k):
                     for s, st in enumerate(streams):
@@ -593,6 +657,7 @@ def train_ensemble(
                         xz[:, m:].copy_(fake.reshape(S, m, -1))
                         d_outs = d_net.forward(xz, "d")
                         a = d_outs[-1][..., 0]
+                        flags.append(finite_rows(a))
                         a_real, a_fake = a[:, :m], a[:, m:]
                         if record and i == config.k - 1:
                             cost_d = discriminator_loss(a_real, a_fake, loss).mean(1)
@@ -608,6 +673,7 @@ def train_ensemble(
                     g_outs = g_net.forward(noise_into(z_buf), "g")
                     d_outs = d_net.forward(g_outs[-1].reshape(S, m, -1), "dg")
                     a_fake = d_outs[-1][..., 0]
+                    flags.append(finite_rows(a_fake))
                     cost_g = generator_loss(a_fake, loss).mean(1)
                     grad = generator_loss_grad(a_fake, loss).div_(m)[..., None]
                     # D's input gradient only: D's parameter gradients stay those of its step
@@ -624,6 +690,7 @@ def train_ensemble(
                         fake = G_ens(z).reshape(S, m, -1)
                     a_real, a_fake = D_ens(x), D_ens(fake)
                     cost_d = discriminator_loss(a_real, a_fake, loss).mean(1)
+                    flags += [finite_rows(a_real), finite_rows(a_fake), finite_rows(cost_d)]
                     if penalty > 0:
                         eps = torch.stack([
                             torch.rand((m, 1), generator=st.penalty, device=device)
@@ -635,18 +702,29 @@ def train_ensemble(
                     opt_d.step()
                 a_fake = D_ens(G_ens(noise()).reshape(S, m, -1))
                 cost_g = generator_loss(a_fake, loss).mean(1)
+                flags += [finite_rows(a_fake), finite_rows(cost_g)]
                 opt_g.zero_grad(set_to_none=True)
                 # gradients for G only: train also fills D's, which its next D step discards
                 cost_g.sum().backward(inputs=g_params)
             if record:
-                history.step.append(step)
-                history.loss_d.append(cost_d.detach().tolist())
-                history.loss_g.append(cost_g.detach().tolist())
-                history.d_real.append(torch.sigmoid(a_real.detach()).mean(1).tolist())
-                history.d_fake.append(torch.sigmoid(a_fake.detach()).mean(1).tolist())
-                history.grad_norm_g.append(_member_norms(G_ens, S))
-                bar.set_postfix(loss_d=f"{math.fsum(history.loss_d[-1]) / S:.3g}")
+                rows = {
+                    "loss_d": cost_d.detach(), "loss_g": cost_g.detach(),
+                    "d_real": torch.sigmoid(a_real.detach()).mean(1),
+                    "d_fake": torch.sigmoid(a_fake.detach()).mean(1),
+                    "grad_norm_g": torch.tensor(_member_norms(G_ens, S), device=device),
+                }  # fmt: skip
             opt_g.step()
+            ok = members_finite(flags)
+            if bool((~ok | frozen).any()):  # one synchronisation per iteration
+                freeze(step, ok)
+            snapshot.take()  # the verified state: the last finite one
+            if record:
+                history.step.append(step)
+                for name, values in rows.items():  # a diverged member's rows are NaN
+                    values = torch.where(frozen, torch.full_like(values, math.nan), values)
+                    getattr(history, name).append(values.tolist())
+                live = [v for v, f in zip(history.loss_d[-1], frozen.tolist()) if not f]
+                bar.set_postfix(loss_d=f"{math.fsum(live) / len(live):.3g}", diverged=len(diverged))
             if step % every_ckpt == 0 or step == config.steps:
                 save(step)
             bar.update(1)
@@ -654,4 +732,4 @@ def train_ensemble(
                 callback(step, G_ens, D_ens)
     finally:
         bar.close()
-    return EnsembleResult(G_ens, D_ens, config, seeds, history)
+    return EnsembleResult(G_ens, D_ens, config, seeds, history, dict(diverged))

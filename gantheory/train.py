@@ -59,6 +59,7 @@ __all__ = [
     "sample_noise",
     "History",
     "TrainResult",
+    "TrainingDiverged",
     "train",
 ]
 
@@ -144,8 +145,16 @@ class TrainConfig:
             raise TypeError(f"momentum must be a number, got {type(self.momentum).__name__}")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if len(tuple(self.betas)) != 2 or not all(0.0 <= float(b) < 1.0 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        betas = self.betas
+        if (
+            isinstance(betas, (str, bytes))
+            or not isinstance(betas, (tuple, list))
+            or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in betas)
+        ):
+            raise TypeError(f"betas must be a pair of numbers (beta1, beta2), got {betas!r}")
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         if self.noise_dim is not None:
             check.positive_int("noise_dim", self.noise_dim)
         if isinstance(self.gradient_penalty, bool) or not isinstance(
@@ -186,6 +195,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
         ) from error
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r} "
+            f"(training runs on the CPU or on CUDA only)"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'"
@@ -400,6 +414,117 @@ class TrainResult:
         return {"config": self.config.to_dict(), "history": self.history.to_dict()}
 
 
+class TrainingDiverged(FloatingPointError):
+    """Training produced a non-finite cost or parameter; raised by :func:`train`.
+
+    The trainer checks, after every iteration, that both costs and every parameter and buffer of
+    G and D are finite. At the first that is not, it puts back into G and D their state from the
+    start of that iteration (the last finite one) and raises this error; a checkpoint file, if
+    any, is left as it was last written (it only ever holds finite states).
+
+    Attributes:
+        step: the iteration (1-based) at which a non-finite value appeared.
+        what: which value, e.g. "D's cost", "G's cost", "a parameter of D (body.0.weight)".
+        value: that value (nan, inf or -inf), or a parameter's first non-finite entry.
+        last_finite_step: the iteration whose end state G and D now hold (step - 1).
+        checkpoint: the checkpoint file, or None.
+        checkpoint_step: the iteration the checkpoint file holds, or None.
+        causes: the likely causes, as read from the config and the last finite state.
+    """
+
+    def __init__(
+        self,
+        step: int,
+        what: str,
+        value: float,
+        causes: list[str],
+        checkpoint: str | None = None,
+        checkpoint_step: int | None = None,
+    ) -> None:
+        self.step, self.what, self.value, self.causes = step, what, value, causes
+        self.last_finite_step = step - 1
+        self.checkpoint, self.checkpoint_step = checkpoint, checkpoint_step
+        kept = f"G and D hold their parameters after step {step - 1}, the last finite ones"
+        if checkpoint is not None:
+            kept += (
+                f"; the checkpoint {checkpoint!r} holds step {checkpoint_step}"
+                if checkpoint_step is not None
+                else f"; no checkpoint was written to {checkpoint!r} yet"
+            )
+        super().__init__(
+            f"training diverged at step {step}: {what} is {value} ({kept}). "
+            f"Likely cause: {'; '.join(causes)}."
+        )
+
+
+class _Snapshot:
+    """A copy of modules' parameters and buffers, taken into buffers allocated once.
+
+    ``take()`` copies the current state (one fused copy per call), ``restore()`` writes it back,
+    ``first_non_finite()`` names the first parameter or buffer that is not finite.
+    """
+
+    def __init__(self, modules: dict[str, nn.Module]) -> None:
+        self.names: list[str] = []
+        self.tensors: list[Tensor] = []
+        for owner, module in modules.items():
+            for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+                if t.is_floating_point():
+                    self.names.append(f"{owner} ({name})")
+                    self.tensors.append(t)
+        self.saved = [torch.empty_like(t) for t in self.tensors]
+
+    def take(self) -> None:
+        with torch.no_grad():
+            torch._foreach_copy_(self.saved, self.tensors)
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            torch._foreach_copy_(self.tensors, self.saved)
+
+    def all_finite(self) -> Tensor:
+        """A 0-dim bool tensor (no synchronisation): every tensor finite."""
+        return torch.stack([torch.isfinite(t).all() for t in self.tensors]).all()
+
+    def first_non_finite(self) -> tuple[str, float] | None:
+        for name, t in zip(self.names, self.tensors):
+            bad = ~torch.isfinite(t.detach())
+            if bool(bad.any()):
+                return name, float(t.detach()[bad].reshape(-1)[0])
+        return None
+
+    def largest_saved(self) -> float:
+        return max((float(s.abs().max()) for s in self.saved if s.numel()), default=0.0)
+
+
+def _likely_causes(config: TrainConfig, largest: float, logit: float) -> list[str]:
+    """What usually makes a GAN's training overflow, from the config and the last finite state."""
+    causes = []
+    if config.loss == "wasserstein" and config.gradient_penalty == 0:
+        causes.append(
+            "the Wasserstein critic is unconstrained without a gradient penalty (its cost "
+            "a_fake - a_real has no lower bound); set gradient_penalty (Gulrajani et al. 2017 "
+            "use 10) or lower the learning rates"
+        )
+    if config.gradient_penalty > 1e4:
+        causes.append(
+            f"gradient_penalty = {config.gradient_penalty:g} is very large: the penalty's own "
+            "gradient overflows; weights of 1 to 10 are usual"
+        )
+    if logit > 1e4:
+        causes.append(
+            f"D's logits reached |a| = {logit:.3g} on the last data minibatch: D saturates and "
+            "its cost's gradient overflows in float32; lower lr_d or the scale of D's weights"
+        )
+    if largest > 1e4 or not causes:
+        causes.append(
+            f"the learning rates are too large for this problem (lr_d = {config.lr_d:g}, "
+            f"lr_g = {config.lr_g:g}, {config.optimizer}); the largest parameter had reached "
+            f"{largest:.3g}: lower them"
+        )
+    return causes
+
+
 def _optimizer(
     params: Any, kind: str, lr: float, momentum: float, betas: tuple[float, float], *, fused: bool = False
 ) -> torch.optim.Optimizer:
@@ -470,6 +595,26 @@ def _exact_row(p_data: Distribution, G: nn.Module, D: nn.Module, method: str) ->
     }
 
 
+def _check_discriminator(D: nn.Module, width: int, device: torch.device) -> None:
+    """Probe D (in eval mode, without gradients) on points (2, width): one logit per point."""
+    training = D.training
+    try:
+        with torch.no_grad():
+            out = D.eval()(torch.zeros(2, width, device=device))
+    except RuntimeError as error:
+        raise ValueError(
+            f"D cannot take points of shape (n, {width}) (pack * d, the data's dimension): {error}"
+        ) from error
+    finally:
+        D.train(training)
+    if not isinstance(out, Tensor) or out.shape not in ((2,), (2, 1)):
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(
+            f"D must return one logit per point, shape (n,) or (n, 1); for points (2, {width}) "
+            f"it returned {shape}"
+        )
+
+
 def _check_players(G: object, D: object) -> None:
     for name, player in (("G", G), ("D", D)):
         if not isinstance(player, nn.Module):
@@ -511,7 +656,11 @@ def train(
     Raises:
         TypeError: bad argument types.
         ValueError: a bad config field, G's noise dimension or output dimension not matching,
-            a checkpoint saved with another config.
+            D not taking points (n, pack * d) or not returning one logit per point, a checkpoint
+            saved with another config.
+        TrainingDiverged: a cost, parameter or buffer became non-finite (NaN or inf): raised at
+            that iteration, with G and D put back to their state after the previous one (see
+            :class:`TrainingDiverged`); the checkpoint keeps its last (finite) save.
 
     >>> import gantheory as gt
     >>> s = random_streams(0)
@@ -548,6 +697,7 @@ def train(
         raise ValueError(
             f"G must map noise (n, {noise_dim}) to samples (n, {d}), got shape {tuple(out.shape)}"
         )
+    _check_discriminator(D, pack * d, device)
     exact = config.exact and pack == 1 and hasattr(G, "distribution")
     if exact and config.noise != "gaussian":
         raise ValueError(
@@ -578,13 +728,37 @@ def train(
         if start > config.steps:
             raise ValueError(f"checkpoint is at step {start}, beyond config.steps = {config.steps}")
 
+    saved_step = start if start > 0 else None
+
     def save(step: int) -> None:
+        nonlocal saved_step
         if path is not None:
             save_checkpoint(path, {
                 "config": config.to_dict(), "step": step, "G": G.state_dict(), "D": D.state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                 "rng": streams.get_state(), "history": history.to_dict(),
             })  # fmt: skip
+            saved_step = step
+
+    snapshot = _Snapshot({"G": G, "D": D})
+    bad = snapshot.first_non_finite()
+    if bad is not None:
+        raise ValueError(f"{bad[0]} holds a non-finite value ({bad[1]}) before training")
+    snapshot.take()
+
+    def diverged(step: int, costs: list[tuple[str, Tensor]], x: Tensor) -> TrainingDiverged:
+        """Name the first non-finite value, put the last finite state back, explain."""
+        bad = next(((w, float(c)) for w, c in costs if not bool(torch.isfinite(c))), None)
+        what, value = bad if bad is not None else snapshot.first_non_finite() or ("a value", math.nan)
+        if bad is None:
+            what = f"a parameter or buffer of {what}"
+        snapshot.restore()
+        with torch.no_grad():
+            logit = float(D(x).abs().max())
+        causes = _likely_causes(config, snapshot.largest_saved(), logit)
+        return TrainingDiverged(
+            step, what, value, causes, None if path is None else str(path), saved_step
+        )
 
     if start == 0 and not history.step:
         history.append(step=0, **(_exact_row(p_data, G, D, config.exact_method) if exact else {}))
@@ -598,13 +772,16 @@ def train(
                 for opt, lr in ((opt_d, config.lr_d), (opt_g, config.lr_g)):
                     for group in opt.param_groups:
                         group["lr"] = lr * factor
-            for _ in range(config.k):
+            costs: list[tuple[str, Tensor]] = []
+            for i in range(config.k):
                 x = draw_data(m * pack, streams.data).reshape(m, pack * d)
                 z = sample_noise(m * pack, noise_dim, config.noise, streams.noise, device=device)
                 cost_d, a_real = _d_step(D, G, opt_d, x, z, loss, penalty, streams.penalty)
+                costs.append((f"D's cost (D step {i + 1} of {config.k})", cost_d))
             z = sample_noise(m * pack, noise_dim, config.noise, streams.noise, device=device)
             a_fake = D(G(z).reshape(m, pack * d))
             cost_g = generator_loss(a_fake, loss).mean()
+            costs.append(("G's cost", cost_g.detach()))
             opt_g.zero_grad(set_to_none=True)
             cost_g.backward()
             record = step % config.record_every == 0 or step == config.steps
@@ -616,6 +793,10 @@ def train(
                     "grad_norm_g": _grad_norm(G),
                 }  # fmt: skip
             opt_g.step()
+            finite = torch.stack([torch.isfinite(c) for _, c in costs]).all()
+            if not bool(finite & snapshot.all_finite()):  # one synchronisation per iteration
+                raise diverged(step, costs, x)
+            snapshot.take()  # the verified state: the last finite one
             if record:
                 if exact:
                     row.update(_exact_row(p_data, G, D, config.exact_method))

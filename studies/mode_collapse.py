@@ -141,21 +141,25 @@ def train_setup(
     def snapshot(step: int, G: Any, D: Any) -> None:
         if step in snapshot_steps:
             x = sample(G, n_eval)
-            scores = [mode_coverage(x[s], p_data) for s in range(len(seeds))
-                      if bool(torch.isfinite(x[s]).all())]  # a diverged member has no score
             snapshots["step"].append(step)
             # 4 decimals (1e-4, a hundredth of the ring's std) keep numbers.json small
             snapshots["member0"].append(x[0, :n_plot].round(decimals=4).tolist())
-            snapshots["modes_mean"].append(float(np.mean([c.modes_captured for c in scores])))
-            snapshots["hq_mean"].append(float(np.mean([c.high_quality for c in scores])))
+            members.append([mode_coverage(x[s], p_data) for s in range(len(seeds))])
 
+    members: list[list[Any]] = []  # per snapshot, every member's scores
     result = train_ensemble(p_data, Gs, Ds, config, seeds=seeds, progress=False, callback=snapshot)
+    for step, scores_at in zip(snapshots["step"], members):
+        # a member that diverged by then is frozen at its last finite state: left out of the means
+        live = [c for s, c in enumerate(scores_at) if result.diverged.get(s, step + 1) > step]
+        snapshots["modes_mean"].append(float(np.mean([c.modes_captured for c in live])))
+        snapshots["hq_mean"].append(float(np.mean([c.high_quality for c in live])))
     x = sample(result.G, n_eval)
-    finite = torch.isfinite(x).all(dim=2).all(dim=1)
-    scores = [
-        mode_coverage(x[s], p_data).to_dict() if finite[s] else None for s in range(len(seeds))
+    scores = [  # a diverged member is frozen at its last finite state: it has no score
+        None if s in result.diverged else mode_coverage(x[s], p_data).to_dict()
+        for s in range(len(seeds))
     ]
-    return {"scores": scores, "snapshots": snapshots, "history": result.history.to_dict()}
+    return {"scores": scores, "snapshots": snapshots, "history": result.history.to_dict(),
+            "diverged": result.to_dict()["diverged"]}
 
 
 def _mean_se(values: list[float]) -> tuple[float, float, int]:

@@ -251,3 +251,78 @@ def test_ensemble_on_cuda_reproduces_single_cuda_runs():
     singles, ens = _single_and_ensemble(config, dict(widths=(16,)), dict(widths=(16,)))
     for i, single in enumerate(singles):
         assert _max_abs_diff(ens.G.member(i), single.G.cpu()) < 1e-4
+
+
+# --- divergence --------------------------------------------------------------------------------
+
+
+def _blow_up(D, scale=1e5):
+    with torch.no_grad():
+        for p in D.parameters():
+            p.mul_(scale)
+    return D
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["hand-written", "autograd"])
+def test_a_diverging_member_is_frozen_and_reported_while_the_others_go_on(fast, tmp_path):
+    # member 1's D has logits ~1e10: it overflows within a few steps; the others train normally
+    config = dataclasses.replace(BASE, steps=12, record_every=4,
+                                 gradient_penalty=0.0 if fast else 0.1)
+    kw = dict(widths=(8,))
+    Gs, Ds = zip(*[_players(seed, kw, kw) for seed in SEEDS])
+    Ds = list(Ds)
+    _blow_up(Ds[1])
+    with pytest.warns(RuntimeWarning, match=r"member 1 \(seed 7\) diverged at step \d+"):
+        ens = train_ensemble(P_DATA, list(Gs), Ds, config, seeds=SEEDS, progress=False,
+                             checkpoint=tmp_path / "ens.pt")
+    assert list(ens.diverged) == [1]
+    step = ens.diverged[1]
+    G, D = _players(SEEDS[1], kw, kw)
+    with pytest.raises(gt.TrainingDiverged, match=f"step {step}"):
+        gt.train(P_DATA, G, _blow_up(D), dataclasses.replace(config, seed=SEEDS[1]), progress=False)
+    # frozen at the single run's last finite state (the state after step - 1), and kept there
+    assert _max_abs_diff(ens.G.member(1), G) < 1e-5
+    assert _max_abs_diff(ens.D.member(1), D) < 1e-5 * float(max(p.detach().abs().max() for p in D.parameters()))
+    for net in (ens.G, ens.D):  # the frozen member's parameters are finite
+        assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
+    for i in (0, 2):  # the others are the single runs
+        G, D = _players(SEEDS[i], kw, kw)
+        single = gt.train(P_DATA, G, D, dataclasses.replace(config, seed=SEEDS[i]), progress=False)
+        assert _max_abs_diff(ens.G.member(i), single.G) < 1e-5
+    rows = [r for s, r in zip(ens.history.step, ens.history.loss_g) if s >= step]
+    assert rows and all(r[1] != r[1] and r[0] == r[0] for r in rows)  # NaN only for member 1
+    # a resumed run keeps the member frozen
+    more = train_ensemble(P_DATA, list(Gs), Ds, dataclasses.replace(config, steps=16), seeds=SEEDS,
+                          progress=False, checkpoint=tmp_path / "ens.pt")
+    assert more.diverged == ens.diverged
+    assert torch.equal(more.G.member(1).state_dict()["0.weight"], ens.G.member(1).state_dict()["0.weight"])
+
+
+def test_when_every_member_diverges_the_ensemble_raises():
+    kw = dict(widths=(8,))
+    Gs, Ds = zip(*[_players(seed, kw, kw) for seed in SEEDS])
+    with pytest.raises(gt.TrainingDiverged, match="every one of the 3 members"), pytest.warns(RuntimeWarning):
+        train_ensemble(P_DATA, list(Gs), [_blow_up(D) for D in Ds], BASE, seeds=SEEDS,
+                       progress=False)
+
+
+def test_a_member_frozen_after_one_bad_step_stays_frozen():
+    # a NaN put into member 1's G after step 3 (by the callback): step 4 finds it, puts back the
+    # state verified after step 3 and freezes member 1 there, although it could train on
+    config = dataclasses.replace(BASE, steps=8, record_every=4, momentum=0.0)  # no NaN state
+    kw = dict(widths=(8,))
+    Gs, Ds = zip(*[_players(seed, kw, kw) for seed in SEEDS])
+    seen = {}
+
+    def poison(step, G, D):
+        if step == 3:
+            seen["state"] = G.member(1).state_dict()
+            with torch.no_grad():
+                G.weights[0][1, 0, 0] = float("nan")
+
+    with pytest.warns(RuntimeWarning, match="member 1"):
+        ens = train_ensemble(P_DATA, list(Gs), list(Ds), config, seeds=SEEDS, progress=False,
+                             callback=poison)
+    assert ens.diverged == {1: 4}
+    after = ens.G.member(1).state_dict()
+    assert all(torch.equal(after[k], v) for k, v in seen["state"].items())

@@ -307,3 +307,91 @@ def test_train_on_cuda_records_the_same_quantities():
     h = result.history
     assert all(math.isfinite(v) for v in h.jsd + h.d_error)
     assert all(g >= -e for g, e in zip(h.value_gap, h.value_gap_error))
+
+
+# --- divergence --------------------------------------------------------------------------------
+
+
+def scaled_discriminator(scale, seed=0):
+    D = gt.mlp_discriminator(1, widths=(8,), generator=gt.random_streams(seed).init)
+    with torch.no_grad():
+        for p in D.parameters():
+            p.mul_(scale)
+    return D
+
+
+DIVERGING = {
+    "sgd lr 1e6": (dict(lr_d=1e6, lr_g=1e6), 1.0, "learning rates"),
+    "unpenalised wasserstein": (dict(loss="wasserstein", lr_d=0.5, lr_g=0.5, steps=200), 1.0, "Wasserstein"),
+    "penalty 1e12": (dict(gradient_penalty=1e12), 1.0, "gradient_penalty"),
+    "logits ~1e10": ({}, 1e5, "logits"),
+}
+
+
+@pytest.mark.parametrize("case", list(DIVERGING))
+def test_divergence_stops_at_the_first_non_finite_value_and_keeps_the_last_finite_state(case, tmp_path):
+    overrides, scale, cause = DIVERGING[case]
+    config = cfg(**{"steps": 50, "record_every": 1, **overrides})
+    G, D = gt.AffineGenerator(1, loc=-1.0), scaled_discriminator(scale)
+    path = tmp_path / "run.pt"
+    with pytest.raises(gt.TrainingDiverged, match=r"diverged at step \d+") as info:
+        gt.train(P_1D, G, D, config, checkpoint=path, progress=False)
+    error = info.value
+    assert cause in str(error)
+    assert error.last_finite_step == error.step - 1 >= 1
+    # G and D hold exactly the state of a run stopped one step before the divergence
+    G_ref, D_ref = gt.AffineGenerator(1, loc=-1.0), scaled_discriminator(scale)
+    reference = cfg(**{**overrides, "steps": error.last_finite_step, "record_every": 1})
+    gt.train(P_1D, G_ref, D_ref, reference, progress=False)
+    assert_same_state(G, G_ref)
+    assert_same_state(D, D_ref)
+    # the checkpoint holds the last save, which is finite, and the error says which step it is
+    state = torch.load(path, weights_only=True)
+    assert state["step"] == error.checkpoint_step == error.last_finite_step
+    for part in ("G", "D"):
+        assert all(bool(torch.isfinite(t).all()) for t in state[part].values())
+    assert all(math.isfinite(v) for v in state["history"]["loss_d"][1:])
+
+
+def test_divergence_without_a_checkpoint_says_so():
+    config = cfg(steps=50, lr_d=1e6, lr_g=1e6)
+    with pytest.raises(gt.TrainingDiverged) as info:
+        gt.train(P_1D, gt.AffineGenerator(1, loc=-1.0), scaled_discriminator(1.0), config,
+                 progress=False)
+    assert info.value.checkpoint is None and "checkpoint" not in str(info.value)
+    assert math.isnan(info.value.value) or math.isinf(info.value.value)
+
+
+class _TwoLogits(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 2)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+@pytest.mark.parametrize(
+    ("D", "match"),
+    [
+        (_TwoLogits(), r"one logit per point.*\(2, 2\)"),
+        (gt.mlp_discriminator(2, widths=(4,)), r"D cannot take points of shape \(n, 1\)"),
+    ],
+)
+def test_a_discriminator_of_the_wrong_shape_is_refused(D, match):
+    with pytest.raises(ValueError, match=match):
+        gt.train(P_1D, gt.AffineGenerator(1), D, cfg(), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "match"),
+    [
+        (dict(device="meta"), ValueError, "device"),
+        (dict(betas="ab"), TypeError, "betas"),
+        (dict(betas=(0.5,)), TypeError, "betas"),
+        (dict(betas=(0.5, 1.5)), ValueError, "betas"),
+    ],
+)
+def test_bad_device_and_betas_are_named(overrides, error, match):
+    with pytest.raises(error, match=match):
+        cfg(**overrides).validate()
