@@ -586,9 +586,12 @@ def train_ensemble(
     def members_finite(flags: list[Tensor]) -> Tensor:
         """(S,) bool: member s's logits and costs of this iteration (``flags``) and its
         parameters are all finite."""
-        ok = torch.stack(flags).all(0)
+        return torch.stack(flags).all(0) & torch.isfinite(snapshot.screen(S))
+
+    def exactly_finite(ok: Tensor) -> Tensor:
+        """Confirm the screen of members_finite element by element (a sum may overflow)."""
         for t in snapshot.tensors:
-            ok &= torch.isfinite(t.detach().reshape(S, -1)).all(1)
+            ok = ok & torch.isfinite(t.detach().reshape(S, -1)).all(1)
         return ok
 
     def freeze(step: int, ok: Tensor) -> None:
@@ -716,7 +719,7 @@ def train_ensemble(
             opt_g.step()
             ok = members_finite(flags)
             if bool((~ok | frozen).any()):  # one synchronisation per iteration
-                freeze(step, ok)
+                freeze(step, exactly_finite(torch.stack(flags).all(0)))
             snapshot.take()  # the verified state: the last finite one
             if record:
                 history.step.append(step)

