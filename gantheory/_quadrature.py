@@ -159,6 +159,7 @@ def integrate(
     rtol: float = 1e-10,
     max_points: int = 4_000_000,
     max_rounds: int = 40,
+    carried: int = 0,
 ) -> Integral:
     """∫ f(x) dx over the union of the disjoint boxes [lo_b, hi_b], for k integrands at once.
 
@@ -169,6 +170,8 @@ def integrate(
         max_points: the most integrand evaluations in all (a guard against singular integrands:
             the refinement stops there and the error bound says how far it got).
         max_rounds: the most refinement rounds.
+        carried: the last ``carried`` columns are integrated along but do not decide when to
+            stop (a bound on the rounding error of the others, say).
 
     Returns:
         :class:`Integral`: values (k,) keep the autograd graph of the integrand on the accepted
@@ -193,6 +196,7 @@ def integrate(
             errors = torch.maximum(errors, change.repeat(children.shape[0], 1))
         total = (accepted_value + values.sum(0)).detach()
         tolerance = torch.clamp(rtol * total.abs(), min=atol)
+        tolerance[tolerance.shape[0] - carried :] = math.inf
         finite = bool(torch.isfinite(values).all())
         done = bool((accepted_error + errors.sum(0) <= tolerance).all())
         # Accept a box when its error is below its share of what is left of the tolerance.
@@ -211,13 +215,17 @@ def integrate(
     raise AssertionError("unreachable: the last round always returns")
 
 
-def mixture_boxes(components: list[GaussianComponents], *, core: float = CORE) -> tuple[torch.Tensor, torch.Tensor]:
+def mixture_boxes(
+    components: list[GaussianComponents], *, core: float = CORE, fill: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Starting boxes (lo, hi), each (B, d), fitted to the components of Gaussian mixtures.
 
     The union of the boxes covers every component's core (mean ± core·std on each axis); a box
-    that meets the core of a component is at most ``3`` of that component's standard deviations
-    wide along each axis. Boxes that meet no core are dropped: every component puts less than
-    2·d·Φ(−core) of its mass there.
+    that meets the core of a component is at most ``_MAX_SIDE`` of that component's standard
+    deviations wide along each axis. Boxes that meet no core are dropped (every component puts
+    less than 2·d·Φ(−core) of its mass there), or, with ``fill``, kept as they are, so that the
+    boxes tile the whole bounding box of the cores (for integrands that do not vanish between
+    the components, such as |F_p − F_q| in the Wasserstein distance).
     """
     means = torch.cat([c.means.detach() for c in components])
     stds = torch.cat([torch.diagonal(c.covs.detach(), dim1=-2, dim2=-1).sqrt() for c in components])
@@ -229,6 +237,9 @@ def mixture_boxes(components: list[GaussianComponents], *, core: float = CORE) -
         # which components' cores does each box meet?
         meets = ((lo[:, None, :] < core_hi[None]) & (hi[:, None, :] > core_lo[None])).all(-1)  # (B, K)
         keep = meets.any(1)
+        if fill:
+            done_lo.append(lo[~keep])
+            done_hi.append(hi[~keep])
         lo, hi, meets = lo[keep], hi[keep], meets[keep]
         # width in units of the narrowest met component's std, per axis
         narrowest = torch.where(meets[..., None], stds[None], torch.full_like(stds[None], math.inf)).min(1).values
@@ -277,3 +288,64 @@ def grid_boxes(lo: torch.Tensor, hi: torch.Tensor, n: int) -> tuple[torch.Tensor
         torch.stack([s.reshape(-1) for s in starts], dim=1),
         torch.stack([e.reshape(-1) for e in ends], dim=1),
     )
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Standard coordinates y = (x − centre) / scale for integrals between Gaussian mixtures.
+
+    Far from the origin, x − μ loses the digits that matter: at x ≈ 1e6 a float64 resolves steps of
+    1.2e-10, i.e. 1.2e-4 standard deviations of a component of std 1e-6. In standard coordinates
+    the components' means are differences taken once (μ − centre, exact when μ and the centre are
+    close, by Sterbenz's lemma) and every log density is evaluated near 0. ``scale`` is a power of
+    two (dividing by it is exact) near the smallest standard deviation, so densities in y stay
+    near 1 whatever the units; ``centre`` is the middle of the components' cores rounded to a few
+    significant bits. An integrand positively homogeneous of degree 1 in the densities (every
+    f-divergence, V(D, G)) has the same integral in y as in x: ∫ h(p_X, q_X) dx = ∫ h(p_Y, q_Y) dy.
+
+    Attributes:
+        centre: (d,); scale: a power of two; rounding: the exact rounding error of each
+        standardised mean (K, d) per mixture (0 where μ − centre was exact; from TwoSum).
+    """
+
+    centre: torch.Tensor
+    scale: float
+
+    @staticmethod
+    def of(components: list[GaussianComponents], core: float = CORE) -> Frame:
+        means = torch.cat([c.means.detach().to(torch.float64).cpu() for c in components])
+        stds = torch.cat([
+            torch.diagonal(c.covs.detach().to(torch.float64).cpu(), dim1=-2, dim2=-1).sqrt()
+            for c in components
+        ])  # fmt: skip
+        lo = (means - core * stds).min(0).values
+        hi = (means + core * stds).max(0).values
+        middle = (lo + hi) / 2
+        extent = float((hi - lo).max())
+        grid = 2.0 ** math.floor(math.log2(extent)) if extent > 0 else 1.0
+        centre = torch.round(middle / grid) * grid
+        smallest = float(stds.min())
+        scale = 2.0 ** round(math.log2(smallest))
+        # keep standard coordinates far from overflow: |y| ≤ 1e300
+        reach = float(torch.maximum((hi - centre).abs(), (lo - centre).abs()).max())
+        while reach / scale > 1e300:
+            scale *= 2.0**64
+        return Frame(centre, scale)
+
+    def standardise(self, c: GaussianComponents) -> tuple[GaussianComponents, torch.Tensor]:
+        """The mixture in y (keeping autograd graphs) and the rounding error of its means (K, d).
+
+        Means: (μ − centre) / scale, rounded once in the subtraction (TwoSum gives the exact
+        error); covariances: Σ / scale², exact."""
+        centre = self.centre.to(c.means.device, c.means.dtype)
+        diff = c.means - centre
+        with torch.no_grad():  # TwoSum (Knuth): diff + err = μ − centre exactly
+            bb = diff - c.means
+            err = (c.means - (diff - bb)) + (-centre - bb)
+        means = diff / self.scale
+        covs = c.covs / self.scale**2
+        return GaussianComponents(c.weights, means, covs), err / self.scale
+
+    def original(self, y: torch.Tensor) -> torch.Tensor:
+        """x = centre + scale · y."""
+        return self.centre.to(y.device, y.dtype) + self.scale * y

@@ -110,13 +110,26 @@ def same_space(p: Distribution, q: Distribution, names: tuple[str, str] = ("p", 
 
 
 def points(name: str, x: object, d: int, *, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Check a batch of points and return it as shape ``(n, d)``; a 1D batch ``(n,)`` is accepted for d = 1."""
+    """Check a batch of finite points and return it as shape ``(n, d)``; a 1D batch ``(n,)`` is
+    accepted for d = 1. Numbers, sequences and numpy arrays are converted (float64 by default)."""
     if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(x, dtype=dtype or torch.float64)
+        if isinstance(x, (str, bytes)):
+            raise TypeError(f"{name} must be points (a tensor or an array of numbers), got a string {_short(x)}")
+        try:
+            x = torch.as_tensor(x, dtype=dtype or torch.float64)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"{name} must be points (a tensor or an array of numbers), got {_short(x)}") from error
     if not x.is_floating_point():
         raise TypeError(f"{name} must be floating point, got dtype {x.dtype}")
     if d == 1 and x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or x.shape[1] != d:
         raise ValueError(f"{name} must have shape (n, {d}), got {tuple(x.shape)}")
+    bad = ~torch.isfinite(x.detach()).all(1)
+    if bool(bad.any()):
+        first = int(torch.nonzero(bad)[0])
+        raise ValueError(
+            f"{name} must be finite: {int(bad.sum())} of its {x.shape[0]} points are not "
+            f"(the first is row {first}: {_short(x[first])})"
+        )
     return x

@@ -116,10 +116,30 @@ def _outputs(D: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torc
 
 
 def _log_d_terms(out: torch.Tensor, logits: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log D, log(1 − D)) from D's outputs; from logits a: (−softplus(−a), −softplus(a))."""
+    """(log D, log(1 − D)) from D's outputs; from logits a: (log σ(a), log σ(−a)), exact."""
+    if not bool(torch.isfinite(out.detach()).all()) and not logits:
+        raise ValueError("D returned a non-finite value (nan or inf) where a probability was expected")
     if logits:
-        return -F.softplus(-out), -F.softplus(out)
+        if bool(torch.isnan(out.detach()).any()):
+            raise ValueError("D returned nan where a logit was expected")
+        return F.logsigmoid(out), F.logsigmoid(-out)
+    if bool(((out < 0) | (out > 1)).any()):
+        raise ValueError(
+            f"D must return probabilities in [0, 1] (or logits, with logits=True), got values in "
+            f"[{float(out.min()):.3g}, {float(out.max()):.3g}]"
+        )
     return torch.log(out), torch.log1p(-out)
+
+
+def _as_logits(D: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """D's logits when D can give them: a ``logits`` method (an :class:`OptimalDiscriminator`),
+    or a ``torch.nn.Sequential`` whose last layer is ``torch.nn.Sigmoid`` (the layers before it)."""
+    method = getattr(D, "logits", None)
+    if callable(method):
+        return method
+    if isinstance(D, torch.nn.Sequential) and len(D) > 1 and isinstance(D[-1], torch.nn.Sigmoid):
+        return D[:-1]
+    return None
 
 
 def value(
@@ -143,6 +163,9 @@ def value(
         D: any callable mapping points (n, d) (d = 1 in 1D) to (n,) or (n, 1):
             probabilities in (0, 1), or logits σ⁻¹(D) with ``logits=True`` (preferred: exact
             log-sigmoid). A torch module gets the points in its parameters' dtype and device.
+            Where D can give its logits itself (an :class:`OptimalDiscriminator`, a
+            ``torch.nn.Sequential`` ending in ``torch.nn.Sigmoid``) they are used: a steep D's
+            probabilities round to 0 or 1 where its log(1 − D) is still finite.
         p_data, p_g: distributions on the same space.
         logits: whether D returns logits.
         method: "auto" (quadrature in 1D/2D, else Monte Carlo), "quadrature" or "monte_carlo".
@@ -154,7 +177,10 @@ def value(
         :class:`Estimate` of V(D, G) (differentiable with respect to D's parameters).
 
     Raises:
-        TypeError / ValueError: bad distributions, D returning the wrong shape, unknown method.
+        TypeError / ValueError: bad distributions, D returning the wrong shape, unknown method,
+            probabilities outside [0, 1] or not finite, or a probability of exactly 0 (1) where
+            p_data (p_g) has mass: log D (log(1 − D)) underflowed to −inf there, which only
+            logits avoid (the integral itself is finite unless D is exactly 0 on a set of mass).
 
     >>> import gantheory as gt
     >>> half = lambda x: torch.full((x.shape[0],), 0.5, dtype=torch.float64)
@@ -165,8 +191,10 @@ def value(
     check.choice("method", method, ("auto", "quadrature", "monte_carlo"))
     if not callable(D):
         raise TypeError(f"D must be callable, got {type(D).__name__}")
-    if isinstance(D, OptimalDiscriminator) and not logits:
-        D, logits = D.logits, True  # the same function, without sigmoid's underflow
+    if not logits:
+        as_logits = _as_logits(D)
+        if as_logits is not None:
+            D, logits = as_logits, True  # the same function, without sigmoid's underflow
     if method == "monte_carlo" or (method == "auto" and d > 2):
         check.positive_int("n_samples", n_samples)
         total: torch.Tensor | float = 0.0
@@ -187,15 +215,36 @@ def value(
         rtol, atol = max(rtol, noise), max(atol, noise)
 
     def integrand(x: torch.Tensor, lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
-        log_d, log_1md = _log_d_terms(_outputs(D, x), logits)
+        out = _outputs(D, x)
+        log_d, log_1md = _log_d_terms(out, logits)
         zero = torch.zeros_like(log_d)
         p, q = lp.exp(), lq.exp()
+        if not logits:
+            _check_underflow(out, x, log_d, p, "0", "log D", "p_data")
+            _check_underflow(out, x, log_1md, q, "1", "log(1 − D)", "p_g")
         left = torch.where(p == 0, zero, p * log_d)
         right = torch.where(q == 0, zero, q * log_1md)
         return (left + right)[:, None]
 
     values, errors, label = integrate_pair(p_data, p_g, integrand, [math.inf], atol=atol, rtol=rtol)
     return Estimate(values[0], errors[0], label)
+
+
+def _check_underflow(
+    out: torch.Tensor, x: torch.Tensor, log_term: torch.Tensor, weight: torch.Tensor,
+    value: str, name: str, density: str,
+) -> None:
+    bad = (log_term == -math.inf) & (weight > 0)
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0])
+        point = x[i].tolist()
+        raise ValueError(
+            f"D returned the probability {value} at x = {point[0] if len(point) == 1 else point} "
+            f"where {density} has density {float(weight[i]):.3g}: {name} is -inf there, an "
+            "underflow of D's probabilities in float (the integral is finite unless D is exactly "
+            f"{value} on a set of positive mass); give D's logits (logits=True, or a "
+            "torch.nn.Sequential ending in torch.nn.Sigmoid, whose logits are used)"
+        )
 
 
 def virtual_criterion(

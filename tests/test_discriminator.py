@@ -171,3 +171,54 @@ def test_bad_input():
         gt.value(lambda x: torch.zeros(x.shape[0], 2), p, p)
     with pytest.raises(TypeError, match="D must be callable"):
         gt.value(0.5, p, p)
+
+
+# --- steep discriminators and bad points (issue 11) ----------------------------------------------
+
+
+def _mp_value_of_steep_logistic(slope, mean_p, mean_q):
+    """V(D, G) for D(x) = σ(slope x), p = N(mean_p, 1), q = N(mean_q, 1), with mpmath at 30 digits."""
+    import mpmath as mp
+
+    mp.mp.dps = 30
+
+    def log_sigmoid(a):
+        return -mp.log1p(mp.exp(-a)) if a > 0 else a - mp.log1p(mp.exp(a))
+
+    f = lambda x: mp.npdf(x, mean_p, 1) * log_sigmoid(slope * x) + mp.npdf(x, mean_q, 1) * log_sigmoid(-slope * x)  # noqa: E731
+    return float(mp.quad(f, [-mp.inf, -10, -1, 0, 1, 10, mp.inf]))
+
+
+def test_value_of_a_steep_discriminator_uses_its_logits():
+    import torch.nn as nn
+
+    p, q = gt.gaussian(1.0, 1.0), gt.gaussian(-1.0, 1.0)
+    ref = _mp_value_of_steep_logistic(50.0, 1.0, -1.0)
+    as_logits = gt.value(lambda x: 50.0 * x[:, 0], p, q, logits=True)
+    linear = nn.Linear(1, 1).double()
+    with torch.no_grad():
+        linear.weight.fill_(50.0)
+        linear.bias.zero_()
+    as_module = gt.value(nn.Sequential(linear, nn.Sigmoid()), p, q)  # the Sigmoid is peeled off
+    for v in (as_logits, as_module):
+        assert abs(float(v) - ref) <= v.error and v.error < 1e-9
+
+
+def test_value_of_probabilities_that_underflow_says_so():
+    p, q = gt.gaussian(1.0, 1.0), gt.gaussian(-1.0, 1.0)
+    with pytest.raises(ValueError, match=r"probability 1 .* underflow .* logits"):
+        gt.value(lambda x: torch.sigmoid(50.0 * x[:, 0]), p, q)
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        gt.value(lambda x: 2.0 + 0 * x[:, 0], p, q)
+    with pytest.raises(ValueError, match="nan"):
+        gt.value(lambda x: x[:, 0] * math.nan, p, q, logits=True)
+
+
+def test_optimal_discriminator_names_bad_points():
+    D = gt.optimal_discriminator(gt.gaussian(0.0, 1.0), gt.gaussian(1.0, 1.0))
+    with pytest.raises(ValueError, match="x must be finite: 1 of its 2 points"):
+        D(torch.tensor([math.nan, 0.0]))
+    with pytest.raises(TypeError, match="x must be points"):
+        D("abc")
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 1\)"):
+        D(torch.zeros(3, 2))

@@ -240,3 +240,172 @@ def test_wasserstein_closed_forms_and_samples():
 def test_bad_input_raises_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# --- exactness at the edges (issue 11) ----------------------------------------------------------
+
+from fractions import Fraction  # noqa: E402
+
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from reference import mp_gaussian_jsd_1d, mp_w1_1d, pearson_gaussians_1d  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("p", "q", "exact"),
+    [
+        (gt.gaussian(0.0, 1.0), gt.gaussian(100.0, 1.0), 100.0),
+        (gt.gaussian(0.0, 1.0), gt.gaussian(1e6, 1.0), 1e6),
+        (gt.gaussian(-3e6, 0.5), gt.gaussian(2e6, 0.5), 5e6),
+        # F_p − F_q = ½ (Φ(x − 50) − Φ(x)): W1 = ½ · 50 exactly
+        (gt.mixture([0.0, 50.0], [1.0, 1.0]), gt.gaussian(0.0, 1.0), 25.0),
+        (gt.mixture([0.0, 1e5], [1.0, 1e-3], [0.9, 0.1]), gt.gaussian(0.0, 1.0), 1e4),
+    ],
+)
+def test_w1_covers_the_gap_between_distant_masses(p, q, exact):
+    w = gt.wasserstein(p, q)
+    error = abs(float(w) - exact)
+    assert error <= 1e-10 * exact and error <= w.error + 1e-15 * exact, (float(w), w.error)
+    assert w.error <= 1e-9 * exact
+
+
+def test_w1_between_mixtures_matches_mpmath():
+    p, q = gt.mixture([0.0, 3.0], [1.0, 0.5], [0.3, 0.7]), gt.gaussian(1.0, 2.0)
+    w, ref = gt.wasserstein(p, q), mp_w1_1d(p, q)
+    assert abs(float(w) - ref) <= max(w.error, 1e-14) and w.error < 1e-9
+
+
+@given(
+    means=st.lists(st.floats(-5, 5), min_size=1, max_size=3),
+    log_stds=st.lists(st.floats(-3, 1), min_size=3, max_size=3),
+    shift=st.floats(10, 1e6) | st.floats(-1e6, -10),
+)
+def test_w1_of_a_distant_translate_is_the_distance(means, log_stds, shift):
+    """W1(p, p(· − t)) = |t| for every p (the shift is the optimal coupling), however far."""
+    stds = [math.exp(s) for s in log_stds[: len(means)]]
+    p = gt.mixture(means, stds)
+    moved = torch.tensor(means, dtype=torch.float64) + shift
+    q = gt.mixture(moved, stds)
+    exact = abs(float(sum(Fraction(m) for m in moved.tolist()) - sum(Fraction(m) for m in means)) / len(means))
+    w = gt.wasserstein(p, q)
+    assert abs(float(w) - exact) <= w.error + 1e-15 * exact
+    assert w.error <= 1e-9 * exact
+
+
+@pytest.mark.parametrize(("name", "sp", "sq"), [("pearson", 1.0, 0.7), ("pearson", 1.0, 0.5), ("pearson", 2.0, 1.0),
+                                                ("neyman", 0.7, 1.0), ("neyman", 0.3, 1.0)])
+def test_chi_square_is_infinite_where_the_tail_is_too_light(name, sp, sq):
+    p, q = gt.gaussian(0.0, sp), gt.gaussian(0.5, sq)
+    result = gt.f_divergence(p, q, name)
+    assert float(result) == math.inf and result.error == 0.0
+
+
+@given(
+    sp=st.floats(0.05, 5.0),
+    ratio=st.floats(0.3, 2.0).filter(lambda r: abs(r * r - 0.5) > 1e-6),
+    mp_=st.floats(-2.0, 2.0),
+    mq=st.floats(-2.0, 2.0),
+)
+def test_pearson_between_gaussians_is_infinite_exactly_when_the_integral_diverges(sp, ratio, mp_, mq):
+    """χ²(p‖q) = ∫ p²/q − 1 converges iff 2 σ_q² > σ_p² (the tail exponent of p²/q);
+    where it converges, it equals the closed form, with an honest bound."""
+    sq = ratio * sp
+    exact = pearson_gaussians_1d(mp_, sp, mq, sq)
+    result = gt.f_divergence(gt.gaussian(mp_, sp), gt.gaussian(mq, sq), "pearson")
+    neyman = gt.f_divergence(gt.gaussian(mq, sq), gt.gaussian(mp_, sp), "neyman")
+    if math.isinf(exact):
+        assert float(result) == math.inf and float(neyman) == math.inf
+        return
+    for r in (result, neyman):
+        assert math.isfinite(float(r))
+        if exact < 1e12:  # beyond, exp(...) itself is beyond what float64 holds to 1e-8
+            assert abs(float(r) - exact) <= r.error + 1e-13 * exact, (float(r), exact, r.error)
+            assert r.error <= 1e-8 * max(exact, 1.0)
+
+
+def test_pearson_near_the_threshold_is_large_and_right():
+    # σ_q just above σ_p / √2: p²/q decays like exp(−λ x²) with λ tiny, the mass far in the tails
+    # (the float64 closed form loses digits to 2σ_q² − 1 there: mpmath at 40 digits instead;
+    # the log densities, about −x²/2 at x ~ 7,000 σ, round in the 9th digit: the bound says so)
+    import mpmath
+
+    mpmath.mp.dps = 40
+    for sq in (0.7072, 0.70712, 0.707107):
+        s = mpmath.mpf(sq)
+        exact = float(s**2 / mpmath.sqrt(2 * s**2 - 1) - 1)
+        r = gt.f_divergence(gt.gaussian(0.0, 1.0), gt.gaussian(0.0, sq), "pearson")
+        assert exact > 20
+        assert abs(float(r) - exact) <= r.error and r.error <= 1e-8 * exact, (float(r), exact)
+
+
+def test_pearson_between_mixtures_diverges_by_the_widest_components():
+    p = gt.mixture([-1.0, 1.0], [0.3, 1.0])
+    assert float(gt.f_divergence(p, gt.mixture([0.0, 2.0], [0.7, 0.2]), "pearson")) == math.inf
+    finite = gt.f_divergence(p, gt.mixture([0.0, 2.0], [0.75, 0.2]), "pearson")
+    assert math.isfinite(float(finite)) and finite.error < 1e-8 * float(finite)
+
+
+@given(a=st.floats(0.2, 3.0), b=st.floats(0.2, 3.0), angle=st.floats(0, math.pi), scale=st.floats(0.3, 1.5))
+def test_pearson_in_2d_diverges_iff_2_precision_p_minus_precision_q_is_not_positive_definite(a, b, angle, scale):
+    rot = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], dtype=torch.float64)
+    cov_p = rot @ torch.diag(torch.tensor([a, b], dtype=torch.float64) ** 2) @ rot.T
+    cov_q = torch.diag(torch.tensor([1.0, scale], dtype=torch.float64) ** 2)
+    m = 2 * torch.linalg.inv(cov_p) - torch.linalg.inv(cov_q)
+    smallest = float(torch.linalg.eigvalsh(m)[0])
+    if abs(smallest) < 1e-6:
+        return
+    r = gt.f_divergence(gt.gaussian([0.0, 0.0], cov=cov_p), gt.gaussian([0.3, 0.0], cov=cov_q), "pearson")
+    assert (float(r) == math.inf) == (smallest < 0)
+    if smallest > 0:
+        # ∫ N_p²/N_q = |Σ_q|^½ / (|Σ_p| |M|^½) exp(½ bᵀM⁻¹b + ½ μᵀΣ_q⁻¹μ), M = 2Σ_p⁻¹ − Σ_q⁻¹,
+        # b = −Σ_q⁻¹μ, μ = μ_q − μ_p (a Gaussian integral in 2D)
+        inv_q = torch.linalg.inv(cov_q)
+        mu = torch.tensor([0.3, 0.0], dtype=torch.float64)
+        b = -inv_q @ mu
+        value = (torch.det(cov_q).sqrt() / (torch.det(cov_p) * torch.det(m).sqrt())
+                 * torch.exp(0.5 * b @ torch.linalg.solve(m, b) + 0.5 * mu @ inv_q @ mu)) - 1
+        assert abs(float(r) - float(value)) <= r.error + 1e-12 * float(value)
+
+
+@given(
+    centre=st.integers(-10**8, 10**8),
+    offsets=st.tuples(st.integers(-8, 8), st.integers(-8, 8)),
+    stds=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    exponent=st.integers(-40, 10),
+)
+def test_divergences_are_exact_far_from_the_origin_and_at_any_scale(centre, offsets, stds, exponent):
+    """A divergence is invariant under x ↦ c + s x: at a location of 1e8 and a scale of 2^-40
+    (exactly representable parameters, so the problem is the same) it equals the one near 0."""
+    s = 2.0**exponent
+    assume(all(float(centre) + o * s - float(centre) == o * s for o in offsets))  # exact parameters
+    near = [gt.gaussian(float(o), float(sd)) for o, sd in zip(offsets, stds)]
+    far = [gt.gaussian(float(centre) + o * s, sd * s) for o, sd in zip(offsets, stds)]
+    for f in (gt.jsd, gt.total_variation, gt.hellinger):
+        a, b = f(*near), f(*far)
+        assert abs(float(a) - float(b)) <= a.error + b.error, (f.__name__, float(a), float(b))
+    a = gt.kl(near[0], near[1], method="quadrature")
+    b = gt.kl(far[0], far[1], method="quadrature")
+    assert abs(float(a) - float(b)) <= a.error + b.error
+
+
+def test_jsd_at_a_location_of_1e6_and_a_scale_of_1e6_matches_mpmath():
+    p, q = gt.gaussian(1e6, 1e-6), gt.gaussian(1e6 + 3e-6, 1e-6)
+    # the distributions as given (their float64 parameters): delta = (μ_q − μ_p) / σ exactly
+    delta = (Fraction(1e6 + 3e-6) - Fraction(1e6)) / Fraction(1e-6)
+    import mpmath
+
+    mpmath.mp.dps = 40
+    ref = mp_gaussian_jsd_1d(mpmath.mpf(delta.numerator) / delta.denominator)
+    r = gt.jsd(p, q)
+    assert abs(float(r) - ref) <= r.error and r.error < 1e-10
+    mix = gt.mixture([1e6, 1e6 + 3e-6], [1e-6, 1e-6])
+    assert float(gt.jsd(mix, q)) > 0 and gt.jsd(mix, q).error < 1e-10
+
+
+def test_wasserstein_refuses_bad_samples():
+    with pytest.raises(ValueError, match="p must be finite"):
+        gt.wasserstein(torch.tensor([0.0, math.nan]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="q must hold at least one sample"):
+        gt.wasserstein(torch.tensor([1.0, 2.0]), torch.zeros(0))
+    with pytest.raises(TypeError, match="tensors of samples"):
+        gt.wasserstein("abc", torch.tensor([1.0]))
