@@ -16,8 +16,12 @@ themselves (:func:`mixture_boxes`): every component's core, mean ± L·std per a
 by boxes no wider than a few of that component's standard deviations. A ring of modes with
 std 0.02 thus starts from boxes of size 0.06 around each mode and boxes of size ~3 over a wide
 Gaussian, where a uniform grid would either waste nodes or miss the modes. For any other
-density, the box is found from samples and grown until it holds all but ``tail`` of the mass
-(:func:`sample_box`).
+density, the caller builds the same boxes around a Gaussian fitted to samples and widens it
+until it holds all but 1e-12 of the mass (``gantheory.divergences``).
+
+The coordinates. Between Gaussian mixtures the integral runs in the standard coordinates of
+:class:`Frame`, where every component's mean is exact and its log density is evaluated near 0,
+whatever the location and the scale of the problem.
 
 References: Kronrod 1965; Piessens et al. 1983 (QUADPACK); Genz & Malik 1980 (adaptive cubature).
 """
@@ -263,20 +267,6 @@ def _halve(lo: torch.Tensor, hi: torch.Tensor, axis: torch.Tensor) -> tuple[torc
     return torch.cat([lo, upper_lo]), torch.cat([lower_hi, hi])
 
 
-def tail_mass_bound(d: int, core: float = CORE) -> float:
-    """Mass a Gaussian puts outside mean ± core·std on some axis: at most 2·d·Φ(−core)."""
-    return 2 * d * 0.5 * math.erfc(core / math.sqrt(2))
-
-
-def box_of_samples(samples: list[torch.Tensor], *, spread: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A box (1, d) around samples: their 0.1% to 99.9% quantile range, widened by ``spread`` times itself."""
-    x = torch.cat(samples)
-    q_lo = torch.quantile(x, 1e-3, dim=0)
-    q_hi = torch.quantile(x, 1 - 1e-3, dim=0)
-    width = torch.clamp(q_hi - q_lo, min=1e-12)
-    return (q_lo - spread * width)[None], (q_hi + spread * width)[None]
-
-
 def grid_boxes(lo: torch.Tensor, hi: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split the box (1, d) into n^d equal boxes."""
     d = lo.shape[1]
@@ -304,8 +294,7 @@ class Frame:
     f-divergence, V(D, G)) has the same integral in y as in x: ∫ h(p_X, q_X) dx = ∫ h(p_Y, q_Y) dy.
 
     Attributes:
-        centre: (d,); scale: a power of two; rounding: the exact rounding error of each
-        standardised mean (K, d) per mixture (0 where μ − centre was exact; from TwoSum).
+        centre: (d,), a multiple of a power of two; scale: a power of two.
     """
 
     centre: torch.Tensor

@@ -36,10 +36,8 @@ from typing import Literal
 
 import torch
 
+from gantheory._quadrature import CORE  # the half-width, in stds, of the cores the mesh covers
 from gantheory.distributions import GaussianComponents
-
-#: half-width, in standard deviations, of the core of a component or envelope that the mesh covers
-CORE = 8.5
 
 
 def _phi(a: float) -> float:
