@@ -756,8 +756,10 @@ def train(
         if bad is None:
             what = f"a parameter or buffer of {what}"
         snapshot.restore()
-        with torch.no_grad():
-            logit = float(D(x).abs().max())
+        training = D.training
+        with torch.no_grad():  # in eval mode: batch-norm statistics stay as restored
+            logit = float(D.eval()(x).abs().max())
+        D.train(training)
         causes = _likely_causes(config, snapshot.largest_saved(), logit)
         return TrainingDiverged(
             step, what, value, causes, None if path is None else str(path), saved_step
