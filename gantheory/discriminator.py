@@ -195,6 +195,11 @@ def value(
         as_logits = _as_logits(D)
         if as_logits is not None:
             D, logits = as_logits, True  # the same function, without sigmoid's underflow
+    try:
+        probe = D(_as_module_input(D, torch.zeros(2, d, dtype=torch.float64)))
+    except (RuntimeError, IndexError) as error:
+        raise ValueError(f"D cannot take points of shape (n, {d}): {error}") from error
+    _outputs(lambda x: probe, torch.zeros(2, d, dtype=torch.float64))
     if method == "monte_carlo" or (method == "auto" and d > 2):
         check.positive_int("n_samples", n_samples)
         total: torch.Tensor | float = 0.0
@@ -208,7 +213,6 @@ def value(
     if d > 2:
         raise ValueError(f"method='quadrature' needs dimension 1 or 2, got {d}; use method='monte_carlo'")
 
-    probe = D(_as_module_input(D, torch.zeros(1, d, dtype=torch.float64)))
     if isinstance(probe, torch.Tensor) and probe.dtype in (torch.float32, torch.float16, torch.bfloat16):
         # D computes in low precision: its rounding noise is the floor of any quadrature error
         noise = 10 * torch.finfo(probe.dtype).eps
@@ -269,5 +273,6 @@ def virtual_criterion(
     >>> abs(float(virtual_criterion(p, p)) + math.log(4)) < 1e-12
     True
     """
+    check.same_space(p_data, p_g, ("p_data", "p_g"))
     divergence = jsd(p_data, p_g, method=method, atol=atol, rtol=rtol, n_samples=n_samples, generator=generator)
     return Estimate(2 * divergence.value - math.log(4), 2 * divergence.error, divergence.method)

@@ -35,7 +35,14 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch.distributions import Distribution, constraints, kl_divergence
+from torch.distributions import (
+    Distribution,
+    Independent,
+    MultivariateNormal,
+    Normal,
+    constraints,
+    kl_divergence,
+)
 
 from gantheory import _quadrature as quad
 from gantheory import _tails as tails
@@ -200,7 +207,7 @@ def _hellinger_density(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class FDivergence:
-    """An f-divergence D_f(P ‖ Q) = ∫ q f(p/q) with f convex, f(1) = 0.
+    """An f-divergence D_f(P ‖ Q) = ∫ q f(p/q) with f convex (and usually f(1) = 0).
 
     Attributes:
         name: the key in :data:`F_DIVERGENCES`.
@@ -226,6 +233,23 @@ class FDivergence:
     perspective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     bound: float = math.inf
     tail: tuple[tails.Term, ...] = ()
+
+    def __post_init__(self) -> None:
+        """f must be convex (checked at a few points), or D_f is not an f-divergence (Csiszár's
+        definition; f(1) = 0 makes D_f(p ‖ p) = 0, but the table's "gan" has f(1) = −log 4)."""
+        for name in ("f", "conjugate", "critic"):
+            if not callable(getattr(self, name)):
+                raise TypeError(f"FDivergence {self.name!r}: {name} must be callable")
+        u = torch.tensor([0.25, 0.5, 1.0, 1.5, 2.0, 4.0], dtype=torch.float64)
+        with torch.no_grad():
+            fu = self.f(u)
+        if not isinstance(fu, torch.Tensor) or fu.shape != u.shape or not bool(torch.isfinite(fu).all()):
+            raise ValueError(f"FDivergence {self.name!r}: f must map a tensor of u > 0 to finite values of its shape")
+        # convexity on consecutive triples u0 < u1 < u2: f(u1) ≤ λ f(u0) + (1 − λ) f(u2)
+        weights = (u[2:] - u[1:-1]) / (u[2:] - u[:-2])
+        gaps = weights * fu[:-2] + (1 - weights) * fu[2:] - fu[1:-1]
+        if bool((gaps < -1e-12 * (1 + fu.abs().max())).any()):
+            raise ValueError(f"FDivergence {self.name!r}: f must be convex; it lies above a chord between u = 0.25 and 4")
 
     def density(self, lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
         """q f(p/q) at points where log p = lp and log q = lq."""
@@ -411,7 +435,13 @@ def _log_density(dist: Distribution, comps: GaussianComponents | None) -> Callab
 def _pseudo_components(dist: Distribution, d: int, widen: float) -> GaussianComponents:
     """A Gaussian envelope of a non-mixture density, from 4,000 fixed-seed samples, for the mesh only."""
     x = _sample(dist, 4000, torch.Generator().manual_seed(_MESH_SEED)).to(torch.float64).cpu()
-    x = x[torch.isfinite(x).all(1)]
+    finite = torch.isfinite(x).all(1)
+    if int(finite.sum()) < 100:
+        raise ValueError(
+            f"{type(dist).__name__}: {4000 - int(finite.sum())} of 4000 draws are not finite, "
+            "too many to place a quadrature box; its parameters are probably not finite"
+        )
+    x = x[finite]
     centre = x.median(0).values
     spread = (torch.quantile(x, 1 - 1e-3, dim=0) - torch.quantile(x, 1e-3, dim=0)) / (2 * 3.09)
     spread = torch.clamp(spread, min=1e-6) * widen
@@ -713,13 +743,18 @@ def kl(
     _options(method, atol, rtol)
     check.same_space(p, q)
     if method in ("auto", "closed_form"):
+        p64, q64 = _gaussian_in_float64(p), _gaussian_in_float64(q)
         try:
-            value = kl_divergence(p, q).to(torch.float64)
+            value = kl_divergence(p64, q64).to(torch.float64)
         except NotImplementedError:
             if method == "closed_form":
                 raise ValueError(f"method='closed_form': no closed form for KL between {type(p).__name__} and {type(q).__name__}") from None
         else:
-            return Estimate(value, 1e-13 * (1 + abs(float(value.detach()))), "closed_form")
+            # float64 arithmetic (Gaussians are converted): ~1e-13 relative; a closed form of
+            # another pair runs in its parameters' precision, whose rounding the bound scales by
+            eps = max(torch.finfo(_param_dtype(d)).eps for d in (p64, q64))
+            bound = 1e-13 if eps <= torch.finfo(torch.float64).eps else 1e3 * eps
+            return Estimate(value, bound * (1 + abs(float(value.detach()))), "closed_form")
     return _divergence(
         p, q, _kl_density, (tails.Term("log", 1.0, "p"),), lambda lp, lq: lp - lq, None,
         method=method, name="KL", atol=atol, rtol=rtol, n_samples=n_samples, generator=generator,
@@ -872,10 +907,35 @@ def _f_tail(f: FDivergence, method: str) -> Tail:
 Estimator = Literal["unbiased", "biased"]
 
 
-def _bandwidths(bandwidth: float | Sequence[float]) -> list[float]:
-    values = [bandwidth] if isinstance(bandwidth, (int, float)) else list(bandwidth)
+def _gaussian_in_float64(dist: Distribution) -> Distribution:
+    """A Gaussian (Normal, Independent(Normal), MultivariateNormal) with float64 parameters (the
+    same distribution, differentiable); any other distribution as it is."""
+    if _param_dtype(dist) == torch.float64:
+        return dist
+    if isinstance(dist, Normal):
+        return Normal(dist.loc.double(), dist.scale.double())
+    if isinstance(dist, Independent) and isinstance(dist.base_dist, Normal):
+        base = dist.base_dist
+        return Independent(Normal(base.loc.double(), base.scale.double()), dist.reinterpreted_batch_ndims)
+    if isinstance(dist, MultivariateNormal):
+        return MultivariateNormal(dist.loc.double(), scale_tril=dist.scale_tril.double())
+    return dist
+
+
+def _bandwidths(bandwidth: object) -> list[float]:
+    """The bandwidth(s) h > 0: a number (a 0-dim tensor or numpy scalar too) or a sequence."""
+    if isinstance(bandwidth, torch.Tensor) and bandwidth.ndim == 0:
+        bandwidth = bandwidth.item()
+    if hasattr(bandwidth, "item") and getattr(bandwidth, "ndim", None) == 0:  # numpy scalars
+        bandwidth = bandwidth.item()
+    if isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
+        values = [bandwidth]
+    elif isinstance(bandwidth, (Sequence, torch.Tensor)) and not isinstance(bandwidth, str):
+        values = [h.item() if hasattr(h, "item") else h for h in bandwidth]
+    else:
+        raise TypeError(f"bandwidth must be a number or a non-empty list of numbers, got {type(bandwidth).__name__}")
     if not values:
-        raise ValueError("bandwidth must be a number or a non-empty list of numbers")
+        raise ValueError("bandwidth must be a number or a non-empty list of numbers, got an empty list")
     return [check.positive_number("bandwidth", h) for h in values]
 
 
@@ -977,7 +1037,8 @@ def mmd(
         return Estimate(value, 64 * torch.finfo(torch.float64).eps * scale, "closed_form")
     if method == "closed_form":
         raise ValueError("method='closed_form': MMD has a closed form only between Gaussian mixtures")
-    check.positive_int("n_samples", n_samples)
+    if check.positive_int("n_samples", n_samples) < 2:
+        raise ValueError(f"n_samples must be >= 2 for the unbiased MMD estimate, got {n_samples}")
     x = _sample(p, n_samples, generator, reparameterised=True).to(torch.float64)
     y = _sample(q, n_samples, generator, reparameterised=True).to(torch.float64)
     return _mmd_from_samples(x, y, hs, estimator)
@@ -1024,7 +1085,7 @@ def wasserstein(
     >>> round(float(wasserstein(gt.gaussian(0.0, 1.0), gt.gaussian(3.0, 1.0))), 8)
     3.0
     """
-    if order not in (1, 2):
+    if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     check.choice("method", method, _METHODS)
     if isinstance(p, torch.Tensor) or isinstance(q, torch.Tensor):
@@ -1058,7 +1119,8 @@ def wasserstein(
     import ot
 
     check.positive_int("n_samples", n_samples)
-    check.positive_int("n_repeats", n_repeats)
+    if check.positive_int("n_repeats", n_repeats) < 2:
+        raise ValueError(f"n_repeats must be >= 2 (the error is the spread over repeats), got {n_repeats}")
     estimates = []
     for _ in range(n_repeats):
         x = _sample(p, n_samples, generator, reparameterised=True).to(torch.float64)
@@ -1066,7 +1128,7 @@ def wasserstein(
         weights = torch.full((n_samples,), 1 / n_samples, dtype=torch.float64)
         estimates.append(ot.emd2(weights, weights, ot.dist(x, y, metric="euclidean") ** order) ** (1 / order))
     stacked = torch.stack(estimates)
-    stderr = float(stacked.detach().std()) / math.sqrt(n_repeats) if n_repeats > 1 else math.nan
+    stderr = float(stacked.detach().std()) / math.sqrt(n_repeats)
     return Estimate(stacked.mean(), stderr, "optimal transport between samples (biased upwards)")
 
 

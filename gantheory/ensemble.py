@@ -34,7 +34,6 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,6 +55,8 @@ from gantheory.train import (
     DataSampler,
     TrainConfig,
     TrainingDiverged,
+    _check_callback,
+    _checkpoint_path,
     _likely_causes,
     _optimizer,  # the trainer's own optimisers: SGD and Adam act elementwise, hence per member
     _Snapshot,
@@ -543,7 +544,8 @@ def train_ensemble(
     history = EnsembleHistory()
     diverged: dict[int, int] = {}
     start = 0
-    path = Path(checkpoint) if checkpoint is not None else None
+    path = _checkpoint_path(checkpoint)
+    _check_callback(callback)
     if path is not None and path.exists():
         state = load_checkpoint(path)
         if dict(state["config"], steps=config.steps) != config.to_dict() or state["seeds"] != seeds:

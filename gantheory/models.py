@@ -36,12 +36,25 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import zuko
 from torch import Tensor, nn
 from torch.distributions import Distribution, MultivariateNormal, Normal, constraints
 
 from gantheory import _validation as check
 from gantheory.distributions import GaussianMixture, mixture
+
+
+def _import_zuko():  # noqa: ANN202
+    """zuko, without its side effect: importing it sets ``Distribution._validate_args = False``
+    for every torch distribution of the process (zuko/distributions.py), which would let
+    ``Normal(0, -1)`` through everywhere; the setting is put back as it was."""
+    before = Distribution._validate_args
+    import zuko
+
+    Distribution.set_default_validate_args(before)
+    return zuko
+
+
+zuko = _import_zuko()
 
 __all__ = [
     "Activation",

@@ -126,6 +126,9 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> TrainConfig:
         """Check every field; return ``self``.
 
@@ -138,6 +141,8 @@ class TrainConfig:
         check.choice("optimizer", self.optimizer, ("sgd", "adam"))
         check.choice("noise", self.noise, ("gaussian", "uniform"))
         check.choice("exact_method", self.exact_method, ("auto", "grid"))
+        if not isinstance(self.exact, bool):
+            raise TypeError(f"exact must be a bool, got {self.exact!r}")
         check.positive_number("lr_d", self.lr_d)
         check.positive_number("lr_g", self.lr_g)
         check.positive_number("lr_final", self.lr_final)
@@ -616,6 +621,30 @@ def _check_discriminator(D: nn.Module, width: int, device: torch.device) -> None
             f"D must return one logit per point, shape (n,) or (n, 1); for points (2, {width}) "
             f"it returned {shape}"
         )
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"D returns non-finite logits for x = 0 before training: {out.tolist()}")
+
+
+def _check_callback(callback: object) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, G, D), got {type(callback).__name__}")
+
+
+def _checkpoint_path(checkpoint: str | os.PathLike[str] | None) -> Path | None:
+    """The checkpoint file, checked before any training: not a directory, in a directory."""
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
+    path = Path(checkpoint)
+    if path.is_dir():
+        raise ValueError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"checkpoint {str(path)!r}: {str(parent)!r} is not a directory")
+            break
+    return path
 
 
 def _check_players(G: object, D: object) -> None:
@@ -700,7 +729,10 @@ def train(
         raise ValueError(
             f"G must map noise (n, {noise_dim}) to samples (n, {d}), got shape {tuple(out.shape)}"
         )
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"G returns non-finite samples for z = 0 before training: {out.tolist()}")
     _check_discriminator(D, pack * d, device)
+    _check_callback(callback)
     exact = config.exact and pack == 1 and hasattr(G, "distribution")
     if exact and config.noise != "gaussian":
         raise ValueError(
@@ -713,7 +745,7 @@ def train(
     opt_g = _optimizer(G.parameters(), config.optimizer, config.lr_g, config.momentum, config.betas)
     history = History()
     start = 0
-    path = Path(checkpoint) if checkpoint is not None else None
+    path = _checkpoint_path(checkpoint)
     if path is not None and path.exists():
         state = load_checkpoint(path)
         saved = dict(state["config"], steps=config.steps)

@@ -222,3 +222,13 @@ def test_optimal_discriminator_names_bad_points():
         D("abc")
     with pytest.raises(ValueError, match=r"x must have shape \(n, 1\)"):
         D(torch.zeros(3, 2))
+
+
+def test_value_and_virtual_criterion_name_their_arguments():
+    p, q = gt.gaussian(0.0, 1.0), gt.gaussian(1.0, 1.0)
+    with pytest.raises(ValueError, match=r"D cannot take points of shape \(n, 1\)"):
+        gt.value(gt.mlp_discriminator(2), p, q, logits=True)
+    with pytest.raises(TypeError, match="p_g must be a torch.distributions"):
+        gt.virtual_criterion(p, None)
+    with pytest.raises(ValueError, match="p_data must be a single distribution"):
+        gt.virtual_criterion(torch.distributions.Normal(torch.zeros(3), torch.ones(3)), q)

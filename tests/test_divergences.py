@@ -409,3 +409,39 @@ def test_wasserstein_refuses_bad_samples():
         gt.wasserstein(torch.tensor([1.0, 2.0]), torch.zeros(0))
     with pytest.raises(TypeError, match="tensors of samples"):
         gt.wasserstein("abc", torch.tensor([1.0]))
+
+
+def test_closed_form_kl_of_low_precision_gaussians_is_exact_for_their_parameters():
+    import mpmath
+
+    mpmath.mp.dps = 30
+    a = gt.gaussian(0.1, 1.0, dtype=torch.float16)
+    b = gt.gaussian(0.3, 1.3, dtype=torch.float16)
+    m1, s1, m2, s2 = (mpmath.mpf(float(t)) for t in (a.loc, a.scale, b.loc, b.scale))
+    exact = float(mpmath.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - mpmath.mpf(1) / 2)
+    result = gt.kl(a, b)
+    assert abs(float(result) - exact) <= result.error
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: gt.mmd(gt.gaussian(0.0, 1.0), gt.gaussian(1.0, 1.0), bandwidth=None), TypeError, "bandwidth must be a number"),
+        (lambda: gt.mmd(gt.gaussian(0.0, 1.0), gt.gaussian(1.0, 1.0), bandwidth=[]), ValueError, "empty list"),
+        (lambda: gt.mmd(gt.gaussian(0.0, 1.0), gt.gaussian(1.0, 1.0), method="monte_carlo", n_samples=1), ValueError, "n_samples must be >= 2"),
+        (lambda: gt.wasserstein(gt.gaussian(0.0, 1.0), gt.gaussian(1.0, 1.0), order=True), ValueError, "order must be 1 or 2"),
+        (lambda: gt.wasserstein(gt.ring(), gt.gaussian([0.0, 0.0], 1.0), n_repeats=1), ValueError, "n_repeats must be >= 2"),
+        (lambda: gt.FDivergence("concave", f=lambda u: -((u - 1) ** 2), conjugate=lambda t: t, critic=lambda u: u), ValueError, "f must be convex"),
+        (lambda: gt.FDivergence("cube", f=lambda u: (u - 1) ** 3, conjugate=lambda t: t, critic=lambda u: u), ValueError, "f must be convex"),
+    ],
+)
+def test_bad_options_are_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_mmd_takes_numpy_and_tensor_bandwidths():
+    p, q = gt.gaussian(0.0, 1.0), gt.gaussian(1.0, 1.0)
+    reference = float(gt.mmd(p, q, bandwidth=0.5))
+    for h in (np.float32(0.5), torch.tensor(0.5), [0.5], torch.tensor([0.5])):
+        assert float(gt.mmd(p, q, bandwidth=h)) == pytest.approx(reference, rel=1e-7)

@@ -219,3 +219,17 @@ def test_kde_accepts_any_held_out_fraction(held_out):
 def test_kde_bad_arguments(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         gt.gaussian_kde(**kwargs)
+
+
+@pytest.mark.parametrize("setting", [True, False])
+def test_importing_gantheory_leaves_torchs_argument_checks_as_they_were(setting):
+    # zuko's import switches them off for the whole process; gantheory puts them back
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; from torch.distributions import Distribution; "
+        f"Distribution.set_default_validate_args({setting}); import gantheory; "
+        f"assert Distribution._validate_args is {setting}, Distribution._validate_args"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

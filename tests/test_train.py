@@ -395,3 +395,29 @@ def test_a_discriminator_of_the_wrong_shape_is_refused(D, match):
 def test_bad_device_and_betas_are_named(overrides, error, match):
     with pytest.raises(error, match=match):
         cfg(**overrides).validate()
+
+
+def test_bad_players_callbacks_and_checkpoints_are_refused_before_training(tmp_path):
+    G, D = small_players()
+    with pytest.raises(TypeError, match="callback must be callable"):
+        gt.train(P_1D, G, D, cfg(), callback=5, progress=False)
+    with pytest.raises(ValueError, match="is a directory"):
+        gt.train(P_1D, G, D, cfg(), checkpoint=tmp_path, progress=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is not a directory"):
+        gt.train(P_1D, G, D, cfg(), checkpoint=tmp_path / "file" / "run.pt", progress=False)
+
+    class NaNLogits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return x[:, 0] * self.w * math.nan
+
+    with pytest.raises(ValueError, match="D returns non-finite logits"):
+        gt.train(P_1D, G, NaNLogits(), cfg(), progress=False)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        gt.TrainConfig(steps=-1)
+    with pytest.raises(TypeError, match="exact must be a bool"):
+        gt.TrainConfig(exact="no")
