@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
             "--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N"
         )
         sub.add_argument(
-            "--seed", type=int, default=0, help="seed of every random draw (default: 0)"
+            "--seed", type=_seed, default=0, help="seed of every random draw (default: 0)"
         )
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
         sub.add_argument(
@@ -308,6 +308,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
 
 
