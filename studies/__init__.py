@@ -13,9 +13,11 @@ Every study module follows one contract, which ``gantheory run``/``gantheory rep
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["STUDIES", "Report"]
+__all__ = ["STUDIES", "Report", "check_config"]
 
 #: study name (as typed on the command line) -> module under ``studies``
 STUDIES: dict[str, str] = {
@@ -48,3 +50,47 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+def check_config(
+    config: object,
+    *,
+    positive: Iterable[str] = (),
+    non_negative: Iterable[str] = (),
+    fractions: Iterable[str] = (),
+    choices: Mapping[str, Sequence[object]] | None = None,
+) -> None:
+    """Check a study's Config before anything runs; each error names the field and the value.
+
+    ``positive``: numbers (or tuples of numbers) that must be finite and > 0; ``non_negative``:
+    finite and >= 0; ``fractions``: in [0, 1]; ``choices``: field -> allowed values (for a tuple
+    field, every element must be allowed).
+
+    Raises:
+        ValueError: naming the first bad field.
+    """
+
+    def values(name: str) -> list[object]:
+        value = getattr(config, name)
+        return list(value) if isinstance(value, (tuple, list)) else [value]
+
+    def number(name: str, v: object) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{name} must hold finite numbers, got {getattr(config, name)!r}")
+        return float(v)
+
+    for name in positive:
+        if any(number(name, v) <= 0 for v in values(name)):
+            raise ValueError(f"{name} must be > 0, got {getattr(config, name)!r}")
+    for name in non_negative:
+        if any(number(name, v) < 0 for v in values(name)):
+            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}")
+    for name in fractions:
+        if any(not 0 <= number(name, v) <= 1 for v in values(name)):
+            raise ValueError(f"{name} must lie in [0, 1], got {getattr(config, name)!r}")
+    for name, allowed in (choices or {}).items():
+        bad = [v for v in values(name) if v not in allowed]
+        if bad or not values(name):
+            raise ValueError(
+                f"{name} must be from {', '.join(map(repr, allowed))}; got {getattr(config, name)!r}"
+            )

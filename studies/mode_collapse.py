@@ -50,7 +50,7 @@ from gantheory.ensemble import train_ensemble
 from gantheory.io import write_json
 from gantheory.modes import mode_coverage
 from gantheory.sweep import sweep
-from studies import Report
+from studies import Report, check_config
 
 SUMMARY = "Mode collapse on the ring and the grid: modes captured over many seeds vs VEEGAN/PacGAN"
 
@@ -70,6 +70,24 @@ PUBLISHED: dict[tuple[str, str, str], tuple[float | None, ...]] = {
 @dataclass
 class Config:
     """The study's setup (defaults: a CPU budget; PacGAN's values in the comments)."""
+
+    def __post_init__(self) -> None:
+        check_config(
+            self,
+            positive=(
+                "pack", "seeds", "steps", "batch_size", "lr", "g_widths", "d_widths", "d_pieces",
+                "n_eval", "snapshots", "n_plot", "workers",
+            ),
+            non_negative=("threads",),
+            fractions=("beta1",),
+            choices={
+                "targets": tuple(_TARGETS), "losses": gt.GENERATOR_LOSSES,
+                "packed_losses": gt.GENERATOR_LOSSES,
+                "d_activation": ("relu", "leaky_relu", "tanh", "maxout"),
+            },
+        )
+        if self.beta1 >= 1:
+            raise ValueError(f"beta1 must be in [0, 1), got {self.beta1}")
 
     targets: tuple[str, ...] = ("ring", "grid")  # PacGAN's ring (r 1, std 0.01), grid (std 0.05)
     losses: tuple[str, ...] = ("minimax", "non_saturating", "least_squares")

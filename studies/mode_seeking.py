@@ -49,7 +49,7 @@ import gantheory as gt
 from gantheory.divergences import jsd, kl, mmd
 from gantheory.fits import Fit, IsotropicGaussian, fit
 from gantheory.io import write_json
-from studies import Report
+from studies import Report, check_config
 
 SUMMARY = (
     "Mode covering vs mode seeking: a Gaussian fitted by KL, reverse KL, JSD and MMD "
@@ -62,6 +62,20 @@ LABELS = {"kl": "KL(p‖q)", "reverse_kl": "KL(q‖p)", "jsd": "JSD(p‖q)", "mm
 
 @dataclass
 class Config:
+    def __post_init__(self) -> None:
+        check_config(
+            self,
+            positive=("stds_1d", "n_components", "alpha", "mean_std", "mmd_sigmas", "n_starts", "grid"),
+            non_negative=("weights_1d", "data_seed"),
+        )
+        if not len(self.means_1d) == len(self.stds_1d) == len(self.weights_1d) > 0:
+            raise ValueError(
+                f"means_1d, stds_1d and weights_1d must have one entry per component, got "
+                f"{len(self.means_1d)}, {len(self.stds_1d)} and {len(self.weights_1d)}"
+            )
+        if not self.window[0] < self.window[1]:
+            raise ValueError(f"window must be (lo, hi) with lo < hi, got {self.window}")
+
     # 1D target (Goodfellow 2016, Fig. 14 gives no numbers; ours): two Gaussians
     means_1d: tuple[float, ...] = (-2.0, 2.0)
     stds_1d: tuple[float, ...] = (0.5, 0.5)

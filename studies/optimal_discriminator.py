@@ -34,7 +34,7 @@ import torch
 
 import gantheory as gt
 from gantheory.io import write_json
-from studies import Report
+from studies import Report, check_config
 
 SUMMARY = (
     "D converges to 1/2: Figure 1 of Goodfellow et al. 2014 by real training, learned D beside the "
@@ -45,6 +45,22 @@ SUMMARY = (
 @dataclass
 class Config:
     """The study's setup (ours: the paper's Figure 1 is a sketch without numbers)."""
+
+    def __post_init__(self) -> None:
+        check_config(
+            self,
+            positive=(
+                "std_1d", "g_scale_1d", "d_widths_1d", "steps_1d", "batch_1d", "k_1d", "lr_1d",
+                "lr_final_1d", "record_every_1d", "std_2d", "flow_transforms", "flow_hidden",
+                "d_widths_2d", "steps_2d", "batch_2d", "k_2d", "lr_d_2d", "lr_g_2d",
+                "lr_final_2d", "record_every_2d", "max_d_error_1d", "max_mean_d_offset_1d",
+                "max_jsd_1d", "max_d_error_2d",
+            ),
+            fractions=("momentum_1d", "panels_1d", "panels_2d"),
+            choices={"loss_1d": gt.GENERATOR_LOSSES},
+        )
+        if self.momentum_1d >= 1:
+            raise ValueError(f"momentum_1d must be in [0, 1), got {self.momentum_1d}")
 
     # 1D: p_data = N(mean_1d, std_1d^2); G affine, started at N(g_loc_1d, g_scale_1d^2)
     mean_1d: float = 1.0

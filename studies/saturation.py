@@ -23,7 +23,7 @@ import torch
 
 import gantheory as gt
 from gantheory.saturation import generator_gradient, tutorial_cost, tutorial_cost_grad
-from studies import Report
+from studies import Report, check_config
 
 SUMMARY = "Saturation: minimax vs non-saturating generator gradients (Goodfellow 2016 Fig. 16; Arjovsky & Bottou 2017 Figs. 2-3)"
 
@@ -56,9 +56,15 @@ class Config:
     live_lr: float = 1e-3  # Adam, both players
 
     def __post_init__(self) -> None:
-        for name in ("d_steps", "record_every", "n_batches", "seeds", "batch_size", "live_steps", "live_seeds"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_config(
+            self,
+            positive=(
+                "target_std", "g_scale", "gan_lr_g", "d_widths", "d_steps", "lr_d", "batch_size",
+                "record_every", "n_batches", "seeds", "ring_modes", "ring_radius", "ring_std",
+                "live_steps", "live_seeds", "live_widths", "live_lr",
+            ),
+            non_negative=("durations",),
+        )
         if self.record_every > self.d_steps or self.d_steps % self.record_every:
             raise ValueError(
                 f"record_every must divide d_steps (the records must end at the last D step), "

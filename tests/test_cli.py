@@ -297,3 +297,25 @@ def test_markdown_to_html_terminates_on_lines_that_open_no_block():
 
     html = markdown_to_html('- \nabc\n\n1. \n<a id="x"></a> text\n')
     assert "<p>- abc</p>" in html and "<p>1.</p>" in html and "text" in html
+
+
+@pytest.mark.parametrize(
+    "study, setting, words",
+    [
+        ("optimal-discriminator", "steps_1d=-5", ["steps_1d must be > 0"]),
+        ("optimal-discriminator", "lr_1d=nan", ["lr_1d must hold finite numbers"]),
+        ("optimal-discriminator", "loss_1d=foo", ["loss_1d must be from", "'foo'"]),
+        ("optimal-discriminator", "momentum_1d=1.5", ["momentum_1d must"]),
+        ("saturation", "durations=-5", ["durations must be >= 0"]),
+        ("mode-seeking", "window=5,1", ["window must be (lo, hi)"]),
+        ("mode-collapse", "targets=moon", ["targets must be from 'ring', 'grid'"]),
+        ("mode-collapse", "beta1=1.0", ["beta1 must be in [0, 1)"]),
+    ],
+)
+def test_a_study_config_is_checked_before_the_study_starts(tmp_path, capsys, study, setting, words):
+    assert cli.main(["run", study, "--out", str(tmp_path / "x"), "--set", setting]) == 1
+    line = _error_line(capsys)
+    assert "bad configuration" in line
+    for word in words:
+        assert word in line, line
+    assert not (tmp_path / "x").exists()
