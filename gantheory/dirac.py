@@ -1,13 +1,13 @@
 """The Dirac-GAN: the smallest GAN whose training dynamics can be solved exactly.
 
 Mescheder, Geiger & Nowozin 2018, "Which training methods for GANs do actually converge?"
-(arXiv:1801.04406), Section 2.2: p_data = δ_0, the generator p_θ = δ_θ and a linear
-discriminator D_ψ(x) = ψ x, so the GAN objective (their Eq. 1) becomes
+(arXiv:1801.04406), Section 2 (the Dirac-GAN): p_data = δ_0, the generator p_θ = δ_θ and a linear
+discriminator D_ψ(x) = ψ x, so their GAN objective becomes
 
     V(θ, ψ) = f(ψ θ) + f(0),        f(t) = −log(1 + exp(−t))  (minimax GAN),
 
 and the unique equilibrium is (θ, ψ) = (0, 0). The generator descends V in θ, the discriminator
-ascends it in ψ, so training follows the *gradient vector field* (their Eq. 3)
+ascends it in ψ, so training follows the *gradient vector field*
 
     v(θ, ψ) = (−∂_θ V(θ, ψ), ∂_ψ V(θ, ψ)) = (−ψ f′(ψθ), θ f′(ψθ)).
 
@@ -17,14 +17,14 @@ Jacobian of ``v`` at the equilibrium; the integrators (:func:`simultaneous_step`
 (:func:`iteration_matrix`, :func:`spectral_radius`, :func:`stability_bound`, :func:`analyse`)
 are functions that take any variant. Simultaneous gradient descent with step h is the map
 x ↦ x + h v(x); alternating gradient descent updates θ first, then ψ at the new θ (their
-Section 2.1, F_h = F_{h,2} ∘ F_{h,1}). Linearised at the equilibrium, with J = ∂v/∂x (0, 0):
+Section 2, F_h = F_{h,2} ∘ F_{h,1}). Linearised at the equilibrium, with J = ∂v/∂x (0, 0):
 
     simultaneous:  A = I + h J
     alternating:   A = A_ψ A_θ,  A_θ = [[1 + h J_θθ, h J_θψ], [0, 1]],
                                   A_ψ = [[1, 0], [h J_ψθ, 1 + h J_ψψ]]
 
-and the iteration converges locally iff its spectral radius ρ(A) < 1 (their Proposition 3 for
-simultaneous GD). For simultaneous GD the eigenvalues of A are 1 + hλ for the eigenvalues λ of
+and the iteration converges locally iff its spectral radius ρ(A) < 1 (the fixed-point
+theorem recalled in their Appendix A). For simultaneous GD the eigenvalues of A are 1 + hλ for the eigenvalues λ of
 J, so it converges iff |1 + hλ| < 1 for all λ, i.e. h < −2 Re λ / |λ|² (all Re λ < 0).
 
 Everything is float64 torch. For the smooth variants the field and its Jacobian are exact to
@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 Method = Literal["simultaneous", "alternating"]
-#: the two integrators of Mescheder et al. 2018, Section 2.1
+#: the two integrators of Mescheder et al. 2018, Section 2
 DIRAC_METHODS: tuple[str, ...] = ("simultaneous", "alternating")
 
 #: f′(0) and f″(0) for f(t) = −log(1 + exp(−t)): f′(t) = σ(−t), f″(t) = −σ(t) σ(−t)
@@ -147,11 +147,11 @@ class DiracGAN:
 
 
 class MinimaxGAN(DiracGAN):
-    """The unregularised minimax GAN (Mescheder et al. 2018, Section 2.2, Lemma 2.2).
+    """The unregularised minimax GAN (Mescheder et al. 2018, Section 2).
 
     v(θ, ψ) = (−ψ f′(ψθ), θ f′(ψθ)),  f(t) = −log(1 + exp(−t)).
     J(0, 0) = [[0, −f′(0)], [f′(0), 0]], eigenvalues ±f′(0) i = ±i/2: purely imaginary, so
-    neither simultaneous nor alternating GD converges (their Section 2.2).
+    neither simultaneous nor alternating GD converges (their Section 2).
     """
 
     name = "gan"
@@ -166,7 +166,7 @@ class MinimaxGAN(DiracGAN):
 
 
 class NonSaturatingGAN(DiracGAN):
-    """The non-saturating GAN (Goodfellow et al. 2014; Mescheder et al. 2018, Section 3.1).
+    """The non-saturating GAN (Goodfellow et al. 2014; Mescheder et al. 2018, Section 3).
 
     G maximises f(−ψθ) = log D(G) instead of minimising f(ψθ), D is unchanged:
     v(θ, ψ) = (−ψ f′(−ψθ), θ f′(ψθ)). At the equilibrium f′(−0) = f′(0), so J(0, 0) is the
@@ -186,9 +186,9 @@ class NonSaturatingGAN(DiracGAN):
 
 class WGAN(DiracGAN):
     """The Wasserstein GAN with weight clipping (Arjovsky et al. 2017; Mescheder et al. 2018,
-    Section 3.2): f(t) = t, so V = ψθ, v(θ, ψ) = (−ψ, θ), and ψ is clipped to [−c, c] after each
+    Section 3): f(t) = t, so V = ψθ, v(θ, ψ) = (−ψ, θ), and ψ is clipped to [−c, c] after each
     update. Inside the clip J(0, 0) = [[0, −1], [1, 0]], eigenvalues ±i; the clipping makes the
-    update non-smooth, so convergence is judged on the trajectory (their Lemma 3.3: WGAN is not
+    update non-smooth, so convergence is judged on the trajectory (their Section 3: WGAN is not
     locally convergent in general).
     """
 
@@ -212,13 +212,13 @@ class WGAN(DiracGAN):
 
 
 class WGANGP(DiracGAN):
-    """WGAN-GP (Gulrajani et al. 2017) on the Dirac-GAN (Mescheder et al. 2018, Section 3.2):
+    """WGAN-GP (Gulrajani et al. 2017) on the Dirac-GAN (Mescheder et al. 2018, Section 3):
     f(t) = t and D ascends V − (γ/2)(|∂_x D_ψ| − g₀)² = ψθ − (γ/2)(|ψ| − g₀)², so
 
         v(θ, ψ) = (−ψ, θ − γ (|ψ| − g₀) sign ψ).
 
     v jumps by 2γg₀ across ψ = 0: it has no Jacobian at the equilibrium (``jacobian()`` is None)
-    and convergence is judged on the trajectory (their Lemma 3.4: not locally convergent).
+    and convergence is judged on the trajectory (their Section 3: not locally convergent in general).
     """
 
     name = "wgan_gp"
@@ -239,8 +239,8 @@ class WGANGP(DiracGAN):
 
 
 class ConsensusGAN(DiracGAN):
-    """Consensus optimisation (Mescheder, Nowozin & Geiger 2017, arXiv:1705.10461, Section 3,
-    Eq. 8): both players follow w = v − γ ∇L with L = ½‖v‖², v the minimax GAN's field. With
+    """Consensus optimisation (Mescheder, Nowozin & Geiger 2017, arXiv:1705.10461, "consensus
+    optimization"): both players follow w = v − γ ∇L with L = ½‖v‖², v the minimax GAN's field. With
     g = f′(ψθ), g′ = f″(ψθ): L = ½ g² (θ² + ψ²),
 
         ∂_θ L = g g′ ψ (θ² + ψ²) + g² θ,    ∂_ψ L = g g′ θ (θ² + ψ²) + g² ψ.
@@ -271,7 +271,7 @@ class ConsensusGAN(DiracGAN):
 
 class InstanceNoiseGAN(DiracGAN):
     """Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017) on the Dirac-GAN
-    (Mescheder et al. 2018, Section 3.3, Lemma 3.5): both distributions convolved with N(0, σ²),
+    (Mescheder et al. 2018, Section 3): both distributions convolved with N(0, σ²),
 
         V(θ, ψ) = E_ε[f(ψ(θ + ε))] + E_ε[f(−ψε)],  ε ~ N(0, σ²),
         v(θ, ψ) = (−E[ψ f′(ψ(θ + ε))],  E[(θ + ε) f′(ψ(θ + ε))] − E[ε f′(−ψε)]).
@@ -306,7 +306,7 @@ class InstanceNoiseGAN(DiracGAN):
 
 
 class R1GAN(DiracGAN):
-    """The R1 zero-centred gradient penalty (Mescheder et al. 2018, Section 4.1, Eq. 9): D
+    """The R1 zero-centred gradient penalty (Mescheder et al. 2018, Section 4): D
     ascends V − (γ/2) E_{p_data} ‖∂_x D_ψ(x)‖² = V − (γ/2) ψ², so
 
         v(θ, ψ) = (−ψ f′(ψθ), θ f′(ψθ) − γψ).
@@ -333,7 +333,7 @@ class R1GAN(DiracGAN):
 
 
 class R2GAN(R1GAN):
-    """The R2 penalty (Mescheder et al. 2018, Section 4.1, Eq. 10): the same penalty under p_θ,
+    """The R2 penalty (Mescheder et al. 2018, Section 4): the same penalty under p_θ,
     (γ/2) E_{p_θ} ‖∂_x D_ψ(x)‖² = (γ/2) ψ², since ∂_x D_ψ = ψ everywhere. On the Dirac-GAN
     its field, Jacobian and eigenvalues are therefore R1's: v = (−ψ f′(ψθ), θ f′(ψθ) − γψ).
     """
@@ -342,7 +342,8 @@ class R2GAN(R1GAN):
 
 
 class GradientRegularisedGAN(DiracGAN):
-    """The gradient-based regulariser of Nagarajan & Kolter 2017 (arXiv:1706.04156, Section 5):
+    """The gradient-based regulariser of Nagarajan & Kolter 2017 (arXiv:1706.04156), the
+    regularisation they propose:
     G descends V + η ‖∂_ψ V‖² = V + η θ² f′(ψθ)², D is unchanged:
 
         v(θ, ψ) = (−ψ f′(ψθ) − η (2θ f′(ψθ)² + 2θ² ψ f′(ψθ) f″(ψθ)),  θ f′(ψθ)).
@@ -415,7 +416,7 @@ def simultaneous_step(game: DiracGAN, x: torch.Tensor, h: float) -> torch.Tensor
 
 
 def alternating_step(game: DiracGAN, x: torch.Tensor, h: float) -> torch.Tensor:
-    """One step of alternating gradient descent (Mescheder et al. 2018, Section 2.1): first the
+    """One step of alternating gradient descent (Mescheder et al. 2018, Section 2): first the
     generator, θ′ = θ + h v_θ(θ, ψ), then the discriminator at the new θ, ψ′ = ψ + h v_ψ(θ′, ψ)
     (each followed by the variant's projection)."""
     theta, psi = x[..., 0], x[..., 1]
@@ -494,7 +495,8 @@ RADIUS_TOL = 1e-9
 #: trajectory verdict: converged if the final distance is below this fraction of the start's
 CONVERGED_FRACTION = 1e-3
 #: trajectory verdict: diverges if the second half's largest distance exceeds the first half's
-#: by this factor (still growing); otherwise it cycles (stays away from the equilibrium)
+#: by this factor (still growing), "shrinks slowly" if it is this factor below it (still falling,
+#: with no geometric rate: ρ = 1 leaves the decision to the nonlinear terms); otherwise it cycles
 GROWTH_FACTOR = 1.5
 
 
@@ -507,13 +509,14 @@ class Convergence:
         eigenvalues: of J(0, 0) as [re, im] pairs, or None (no Jacobian).
         iteration_eigenvalues: of the iteration matrix, [re, im] pairs, or None.
         spectral_radius: ρ of the iteration matrix, or None.
-        verdict: "converges", "cycles" or "diverges".
+        verdict: "converges", "diverges", "cycles" or "shrinks slowly" (see :func:`analyse`).
         rate: the per-step factor of the distance: ρ where the linearisation decides, else the
             geometric mean factor over the trajectory's second half (None if it reached 0).
         basis: "linearisation" or "trajectory" (what the verdict rests on).
         steps, start: the simulated trajectory's length and start.
         distance_start, distance_end: ‖x_0‖ and ‖x_N‖ (distance to the equilibrium (0, 0)).
-        measured_rate: (‖x_N‖ / ‖x_{N/2}‖)^(1/(N − N/2)), measured on the trajectory.
+        measured_rate: (‖x_N‖ / ‖x_{N/2}‖)^(1/(N − N/2)), measured on the trajectory (None
+            where a distance is 0 or overflowed to inf).
     """
 
     variant: str
@@ -536,7 +539,7 @@ class Convergence:
     @property
     def summary(self) -> str:
         """One phrase: "converges at rate 0.95", "cycles", "diverges at rate 1.0012"."""
-        if self.verdict == "cycles" or self.rate is None:
+        if self.verdict in ("cycles", "shrinks slowly") or self.rate is None:
             return self.verdict
         return f"{self.verdict} at rate {self.rate:.6g}"
 
@@ -554,7 +557,8 @@ def _pairs(z: torch.Tensor | None) -> list[list[float]] | None:
 def _measured_rate(distances: torch.Tensor) -> float | None:
     n = len(distances) - 1
     mid = n // 2
-    if float(distances[mid]) == 0 or float(distances[-1]) == 0 or n - mid < 1:
+    ends = (float(distances[mid]), float(distances[-1]))
+    if n - mid < 1 or not all(math.isfinite(e) and e > 0 for e in ends):
         return None
     return float((distances[-1] / distances[mid]) ** (1.0 / (n - mid)))
 
@@ -572,10 +576,11 @@ def analyse(
 
     Where the variant is smooth and |ρ − 1| > :data:`RADIUS_TOL`, the spectral radius ρ of the
     iteration matrix decides: "converges" (ρ < 1) or "diverges" (ρ > 1), at rate ρ (local
-    behaviour; Mescheder et al. 2018, Proposition 3). Otherwise (ρ = 1, clipping, a kink) the
+    behaviour; Mescheder et al. 2018, Appendix A). Otherwise (ρ = 1, clipping, a kink) the
     trajectory of ``steps`` steps from ``start`` decides: "converges" if ‖x_N‖ <
     :data:`CONVERGED_FRACTION` ‖x_0‖, "diverges" if the largest distance in its second half
-    exceeds :data:`GROWTH_FACTOR` times the first half's, "cycles" otherwise.
+    exceeds :data:`GROWTH_FACTOR` times the first half's, "shrinks slowly" if it is below the
+    first half's divided by :data:`GROWTH_FACTOR`, "cycles" otherwise.
 
     Raises:
         ValueError: as :func:`trajectory`.
@@ -593,6 +598,8 @@ def analyse(
             verdict = "converges"
         elif float(d[half:].max()) > GROWTH_FACTOR * float(d[: half + 1].max()):
             verdict = "diverges"
+        elif GROWTH_FACTOR * float(d[half:].max()) < float(d[: half + 1].max()):
+            verdict = "shrinks slowly"
         else:
             verdict = "cycles"
         rate, basis = measured, "trajectory"
