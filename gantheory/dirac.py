@@ -474,20 +474,50 @@ def spectral_radius(matrix: torch.Tensor) -> float:
     return float(torch.linalg.eigvals(matrix).abs().max())
 
 
-def stability_bound(game: DiracGAN) -> float:
-    """The largest step h̄ with ρ(I + hJ) < 1 for all 0 < h < h̄ (simultaneous GD): from
-    |1 + hλ|² = 1 + 2h Re λ + h²|λ|² < 1, h̄ = min over the eigenvalues λ of −2 Re λ / |λ|².
-    0.0 where some Re λ ≥ 0 (no step converges).
+def stability_bound(game: DiracGAN, method: Method = "simultaneous") -> float:
+    """The largest step h̄ such that the iteration matrix has ρ < 1 for all 0 < h < h̄.
+
+    Simultaneous GD: |1 + hλ|² = 1 + 2h Re λ + h²|λ|² < 1 for every eigenvalue λ of J, so
+    h̄ = min over λ of −2 Re λ / |λ|², and 0.0 where some Re λ ≥ 0 (no step converges).
+
+    Alternating GD: A = A_ψ A_θ has tr A = 2 + h tr J + h² J_θψ J_ψθ and
+    det A = (1 + h J_θθ)(1 + h J_ψψ). A real 2 × 2 matrix has ρ < 1 iff (Jury's criterion)
+    det A < 1, 1 − tr A + det A > 0 and 1 + tr A + det A > 0, here
+
+        tr J + h J_θθ J_ψψ < 0,    h² det J > 0,    4 + 2h tr J + h² (J_θψ J_ψθ + J_θθ J_ψψ) > 0,
+
+    so h̄ is the first positive root of these polynomials in h (``inf`` if none), provided they
+    hold just above 0 (else 0.0). For R1 this is min(2/γ, (√(γ² + 4f′(0)²) − γ) / f′(0)²).
 
     Raises:
-        ValueError: the variant has no Jacobian at the equilibrium.
+        ValueError: the variant has no Jacobian at the equilibrium, or an unknown method.
     """
-    lam = game.eigenvalues()
-    if lam is None:
+    choice("method", method, DIRAC_METHODS)
+    J = game.jacobian()
+    if J is None:
         raise ValueError(f"variant {game.name!r} has no Jacobian at the equilibrium")
-    if bool((lam.real >= 0).any()):
+    if method == "simultaneous":
+        lam = torch.linalg.eigvals(J)
+        if bool((lam.real >= 0).any()):
+            return 0.0
+        return float((-2 * lam.real / lam.abs() ** 2).min())
+    (j11, j12), (j21, j22) = J.tolist()
+    trace, det = j11 + j22, j11 * j22 - j12 * j21
+    conditions = [  # polynomials in h (highest power first) that must stay > 0
+        np.array([-j11 * j22, -trace]),
+        np.array([j12 * j21 + j11 * j22, 2 * trace, 4.0]),
+    ]
+    if det <= 0:
         return 0.0
-    return float((-2 * lam.real / lam.abs() ** 2).min())
+    roots = [
+        r.real for c in conditions for r in np.roots(np.trim_zeros(c, "f") if c.any() else c)
+        if abs(r.imag) < 1e-12 and r.real > 0
+    ]  # fmt: skip
+    bound = min(roots, default=math.inf)
+    probe = bound / 2 if math.isfinite(bound) else 1.0
+    if all(np.polyval(c, probe) > 0 for c in conditions):
+        return float(bound)
+    return 0.0
 
 
 #: |ρ − 1| below this: the linearisation does not decide and the trajectory does
@@ -578,7 +608,7 @@ def analyse(
     iteration matrix decides: "converges" (ρ < 1) or "diverges" (ρ > 1), at rate ρ (local
     behaviour; Mescheder et al. 2018, Appendix A). Otherwise (ρ = 1, clipping, a kink) the
     trajectory of ``steps`` steps from ``start`` decides: "converges" if ‖x_N‖ <
-    :data:`CONVERGED_FRACTION` ‖x_0‖, "diverges" if the largest distance in its second half
+    :data:`CONVERGED_FRACTION` ‖x_0‖, "diverges" if it overflows or the largest distance in its second half
     exceeds :data:`GROWTH_FACTOR` times the first half's, "shrinks slowly" if it is below the
     first half's divided by :data:`GROWTH_FACTOR`, "cycles" otherwise.
 
@@ -587,6 +617,7 @@ def analyse(
     """
     path = trajectory(game, start, h=h, steps=steps, method=method)
     d = path.norm(dim=1)
+    d = torch.where(torch.isnan(d), math.inf, d)  # an iterate that overflowed (inf − inf) is far
     A = iteration_matrix(game, h, method)
     rho = None if A is None else spectral_radius(A)
     measured = _measured_rate(d)
@@ -594,11 +625,12 @@ def analyse(
         verdict, rate, basis = ("converges" if rho < 1 else "diverges"), rho, "linearisation"
     else:
         half = len(d) // 2
+        first, second = float(d[: half + 1].max()), float(d[half:].max())
         if float(d[-1]) < CONVERGED_FRACTION * float(d[0]):
             verdict = "converges"
-        elif float(d[half:].max()) > GROWTH_FACTOR * float(d[: half + 1].max()):
+        elif not math.isfinite(float(d[-1])) or second > GROWTH_FACTOR * first:
             verdict = "diverges"
-        elif GROWTH_FACTOR * float(d[half:].max()) < float(d[: half + 1].max()):
+        elif GROWTH_FACTOR * second < first:
             verdict = "shrinks slowly"
         else:
             verdict = "cycles"

@@ -11,6 +11,7 @@ The study is a list of sections, each a function that returns its figures, table
 numbers (:class:`_Section`); :func:`run` concatenates them. The sections now: (a) phase
 portraits, one panel per variant (streamlines of v with a simultaneous and an alternating GD
 trajectory, as in the Dirac-GAN figure of Mescheder et al. 2018 and their GAN_stability code);
+(a') the spectral radius of both iterations against the step size h, with the stability bounds;
 (b) the table of eigenvalues, spectral radius, verdict and measured distance for every variant,
 step size and integrator. A section on real networks (eigenvalues of trained small GANs) is to be
 added as one more such function.
@@ -56,7 +57,7 @@ class Config:
     sigma: float = 1.0  # instance noise: N(0, σ²) added to data and samples
     r_gamma: float = 0.3  # R1 and R2: (γ/2) ψ²; below 2 f′(0) = 1, so the spiral shows
     eta: float = 1.0  # Nagarajan & Kolter: G descends V + η ‖∂_ψ V‖²
-    step_sizes: tuple[float, ...] = (0.01, 0.1, 0.5, 1.5)  # h of the table
+    step_sizes: tuple[float, ...] = (0.01, 0.1, 0.5, 1.5, 3.0)  # h of the table
     steps: int = 2000  # N: steps per trajectory of the table
     start: tuple[float, float] = (1.0, 1.0)  # (θ_0, ψ_0), as in GAN_stability's Dirac-GAN figure
     portrait_h: float = 0.1  # step of the trajectories drawn on the phase portraits
@@ -168,6 +169,54 @@ def _phase_portraits(config: Config, out: Path) -> _Section:
 
 
 # ---------------------------------------------------------------------------------------------
+# (a') the spectral radius of each iteration against the step size
+
+
+def _radius_curves(config: Config, out: Path) -> _Section:
+    import matplotlib.pyplot as plt
+
+    from gantheory.plotting import save_figure
+
+    h_max = 1.2 * max(config.step_sizes)
+    hs = np.linspace(h_max / 400, h_max, 400)
+    # tr A and det A of both iterations depend on J only through tr J, J_θθ J_ψψ and J_θψ J_ψθ:
+    # variants that agree on these share a curve (and one label)
+    groups: dict[tuple[float, ...], list[gt.DiracGAN]] = {}
+    for name in config.variants:
+        game = _game(name, config)
+        if game.smooth:
+            (j11, j12), (j21, j22) = game.jacobian().tolist()
+            key = tuple(round(x, 12) for x in (j11 + j22, j11 * j22, j12 * j21))
+            groups.setdefault(key, []).append(game)
+    palette = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True, layout="constrained")
+    curves: dict[str, dict[str, list[float]]] = {}
+    for ax, method in zip(axes, gt.DIRAC_METHODS):
+        for colour, games in zip(palette, groups.values()):
+            game = games[0]
+            rho = [gt.spectral_radius(gt.iteration_matrix(game, float(h), method)) for h in hs]
+            for g in games:
+                curves.setdefault(g.name, {})[method] = rho
+            ax.plot(hs, rho, color=colour, lw=1.8, label=" ≡ ".join(_label(g) for g in games))
+            bound = gt.stability_bound(game, method)
+            if 0 < bound < h_max:
+                ax.plot(bound, 1.0, "o", color=colour, ms=7, mec="black", mew=0.7)
+        ax.axhline(1.0, color="black", lw=0.9, zorder=0.5)
+        ax.set(xlabel="step size h", ylim=(0.0, 1.6), xlim=(0, h_max),
+               title=f"{method} GD: ρ(iteration matrix); ● = stability bound h̄")  # fmt: skip
+    axes[0].set_ylabel("spectral radius ρ  (< 1: converges locally)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=10, frameon=False)
+    fig.suptitle("Dirac-GAN: spectral radius of the iteration linearised at the equilibrium "
+                 "(≡: the same linearisation)", fontsize=13)  # fmt: skip
+    save_figure(fig, out / "spectral_radius.png")
+    return _Section(
+        figures=["spectral_radius.png"],
+        numbers={"spectral_radius_curves": {"h": hs.tolist(), "rho": curves}},
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
 # (b) the table: every variant x step size x integrator
 
 
@@ -177,19 +226,27 @@ def _eigen_text(pairs: list[list[float]] | None) -> str:
     return ", ".join(f"{re:.4g} {'+' if im >= 0 else '−'} {abs(im):.4g}i" for re, im in pairs)
 
 
+def _bound_text(bound: dict[str, float] | None) -> str:
+    if bound is None:
+        return "—"
+    return " / ".join(f"{bound[m]:.4g}" for m in gt.DIRAC_METHODS)
+
+
 def _convergence_table(config: Config) -> _Section:
     results: list[gt.Convergence] = []
-    bounds: dict[str, float | None] = {}
+    bounds: dict[str, dict[str, float] | None] = {}
     for name in config.variants:
         game = _game(name, config)
-        bounds[name] = gt.stability_bound(game) if game.jacobian() is not None else None
+        bounds[name] = None if game.jacobian() is None else {
+            method: gt.stability_bound(game, method) for method in gt.DIRAC_METHODS
+        }  # fmt: skip
         for h in config.step_sizes:
             for method in gt.DIRAC_METHODS:
                 results.append(gt.analyse(game, h=float(h), method=method, start=config.start,
                                           steps=config.steps))  # fmt: skip
     by = {(r.variant, r.h, r.method): r for r in results}
     rows = [
-        "| variant | eigenvalues of J(0, 0) | h̄ (sim.) | h | sim. GD: ρ | verdict | "
+        "| variant | eigenvalues of J(0, 0) | h̄ sim. / alt. | h | sim. GD: ρ | verdict | "
         f"‖x_N‖, N = {config.steps} | alt. GD: ρ | verdict | ‖x_N‖ |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -204,7 +261,7 @@ def _convergence_table(config: Config) -> _Section:
                 cells.append(f"{rho} | {r.summary}{basis} | {r.distance_end:.3g}")
             rows.append(
                 f"| {_label(game)} | {_eigen_text(by[(name, float(h), 'simultaneous')].eigenvalues)} | "
-                f"{'—' if bound is None else f'{bound:.4g}'} | {h:g} | " + " | ".join(cells) + " |"
+                f"{_bound_text(bound)} | {h:g} | " + " | ".join(cells) + " |"
             )
     notes = _table_notes(config, results, bounds)
     return _Section(
@@ -214,7 +271,7 @@ def _convergence_table(config: Config) -> _Section:
 
 
 def _table_notes(
-    config: Config, results: list[gt.Convergence], bounds: dict[str, float | None]
+    config: Config, results: list[gt.Convergence], bounds: dict[str, dict[str, float] | None]
 ) -> list[str]:
     by = {(r.variant, r.h, r.method): r for r in results}
     small = min(config.step_sizes)
@@ -233,30 +290,35 @@ def _table_notes(
             f"Unregularised GAN, simultaneous GD, h = {small:g}: ρ = {r.spectral_radius:.10f} = "
             f"√(1 + h²f′(0)²) = {math.sqrt(1 + small**2 / 4):.10f}; from {tuple(config.start)} the "
             f"linearisation predicts a distance of {r.distance_start * r.spectral_radius**r.steps:.4g}"
-            f" after {r.steps} steps, the trajectory has {r.distance_end:.4g} (the linearisation "
-            f"holds near (0, 0); here f′(ψθ) ≠ f′(0)). Alternating GD: ρ = "
+            f" after {r.steps} steps, the trajectory has {r.distance_end:.4g}"
+            + (
+                " (the linearisation holds near (0, 0) only; along this trajectory f′(ψθ) ≠ f′(0))"
+                if abs(r.distance_end / (r.distance_start * r.spectral_radius**r.steps) - 1) > 0.05
+                else ""
+            )
+            + ". Alternating GD: ρ = "
             f"{alt.spectral_radius:.12f}, distance {alt.distance_start:.3g} → {alt.distance_end:.3g}"
             f": {alt.verdict}."
         )
-    above = [
-        f"{v} (h̄ = {bounds[v]:.3g}, at h = {h:g}: {by[(v, h, 'simultaneous')].summary})"
-        for v in config.variants for h in config.step_sizes
-        if bounds[v] and h > bounds[v]
-    ]  # fmt: skip
-    if above:
-        notes.append(
-            "Above the stability bound h̄ = min −2 Re λ / |λ|² simultaneous GD diverges even for "
-            "the regularised variants: " + "; ".join(above) + "."
+    for method in gt.DIRAC_METHODS:
+        stable = {v: bounds[v][method] for v in config.variants if bounds[v] and bounds[v][method]}
+        above = [
+            f"{v} (h̄ = {bound:.3g}, at h = {h:g}: {by[(v, h, method)].summary})"
+            for v, bound in stable.items() for h in config.step_sizes if h > bound
+        ]  # fmt: skip
+        below = [
+            v for v, bound in stable.items()
+            if all(by[(v, h, method)].verdict == "converges" for h in config.step_sizes if h < bound)
+        ]  # fmt: skip
+        text = f"{method.capitalize()} GD: below its stability bound h̄ "
+        text += "(min −2 Re λ / |λ|²)" if method == "simultaneous" else "(Jury's criterion on A)"
+        text += f" it converges for every step size tried for {', '.join(below) or 'none'}"
+        text += (
+            "; above it: " + "; ".join(above) + "."
+            if above
+            else "; no step size tried is above it."
         )
-    below = [
-        v for v in config.variants
-        if bounds[v] and all(by[(v, h, "simultaneous")].verdict == "converges"
-                             for h in config.step_sizes if h < bounds[v])
-    ]  # fmt: skip
-    if below:
-        notes.append(
-            "Below h̄ simultaneous GD converges for every step size tried: " + ", ".join(below) + "."
-        )
+        notes.append(text)
     pulled_back = [
         f"{r.variant} ({r.method[:3]}., h = {r.h:g}: ρ = {r.spectral_radius:.5f}, distance "
         f"{r.distance_start:.3g} → {r.distance_end:.3g})"
@@ -344,7 +406,9 @@ def run(
 
     out = Path(out)
     set_theme()
-    sections = [_phase_portraits(config, out), _convergence_table(config)]
+    sections = [
+        _phase_portraits(config, out), _radius_curves(config, out), _convergence_table(config),
+    ]  # fmt: skip
     numbers: dict[str, object] = {"config": asdict(config)}
     for section in sections:
         numbers.update(section.numbers)

@@ -233,17 +233,42 @@ def test_r1_converges_below_the_stability_bound_at_the_spectral_radius(gamma, fr
     assert result.verdict == "converges" and result.rate == rho
 
 
-def test_stability_bound_is_where_the_radius_crosses_one():
-    for game in (gt.dirac_gan("r1", gamma=0.4), gt.dirac_gan("consensus", gamma=1.0),
-                 gt.dirac_gan("instance_noise", sigma=1.5), gt.dirac_gan("r1", gamma=3.0)):  # fmt: skip
-        bound = gt.stability_bound(game)
-        assert gt.spectral_radius(gt.iteration_matrix(game, bound * (1 - 1e-6))) < 1
-        assert gt.spectral_radius(gt.iteration_matrix(game, bound * (1 + 1e-6))) > 1
+@pytest.mark.parametrize("method", gt.DIRAC_METHODS)
+@pytest.mark.parametrize(
+    "game",
+    [gt.dirac_gan("r1", gamma=0.4), gt.dirac_gan("consensus", gamma=1.0),
+     gt.dirac_gan("instance_noise", sigma=1.5), gt.dirac_gan("r1", gamma=3.0),
+     gt.dirac_gan("gradient_regulariser", eta=0.5), gt.dirac_gan("consensus", gamma=6.0)],
+    ids=repr,
+)  # fmt: skip
+def test_stability_bound_is_where_the_radius_crosses_one(game, method):
+    bound = gt.stability_bound(game, method)
+    assert 0 < bound < math.inf
+    hs = torch.linspace(0, bound, 202, dtype=torch.float64)[1:-1].tolist() + [bound * (1 - 1e-6)]
+    assert all(gt.spectral_radius(gt.iteration_matrix(game, h, method)) < 1 for h in hs)
+    assert gt.spectral_radius(gt.iteration_matrix(game, bound * (1 + 1e-6), method)) > 1
+
+
+@given(gamma=st.floats(0.01, 10.0))
+def test_r1_alternating_bound_closed_form(gamma):
+    """Jury's criterion on A = A_ψ A_θ for R1: det A = 1 − hγ, tr A = 2 − hγ − h²a², so
+    h̄ = min(2/γ, (√(γ² + 4a²) − γ)/a²)."""
+    game = gt.dirac_gan("r1", gamma=gamma)
+    expected = min(2 / gamma, (math.sqrt(gamma**2 + 4 * A**2) - gamma) / A**2)
+    assert gt.stability_bound(game, "alternating") == pytest.approx(expected, rel=1e-10)
+
+
+def test_unregularised_variants_have_no_stable_step():
+    for name in ("gan", "non_saturating", "wgan"):
+        for method in gt.DIRAC_METHODS:
+            assert gt.stability_bound(gt.dirac_gan(name), method) == 0.0
+
+
+def test_stability_bound_examples():
     lam = -1.0 * A**2 + 1j * A  # consensus with γ = 1: −γa² ± ai
     assert gt.stability_bound(gt.dirac_gan("consensus", gamma=1.0)) == pytest.approx(
         -2 * lam.real / abs(lam) ** 2, abs=1e-14
     )
-    assert gt.stability_bound(gt.dirac_gan("gan")) == 0.0
 
 
 def test_consensus_and_instance_noise_and_gradient_regulariser_eigenvalues():
@@ -304,6 +329,13 @@ def test_wgan_clipping_keeps_psi_in_the_box_and_does_not_converge():
     assert float(path[:, 1].abs().max()) <= 0.5
     result = gt.analyse(game, h=0.1, start=(1.0, 0.2), steps=2000)
     assert result.basis == "trajectory" and result.verdict != "converges"
+
+
+def test_an_overflowing_trajectory_is_a_divergence():
+    """WGAN-GP with h = 3 overflows to inf (then inf − inf = nan): the verdict says so."""
+    result = gt.analyse(gt.dirac_gan("wgan_gp"), h=3.0, steps=2000)
+    assert result.verdict == "diverges" and result.distance_end == math.inf
+    assert result.measured_rate is None
 
 
 def test_result_to_dict_is_json_ready():
