@@ -50,7 +50,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from gantheory._validation import choice, positive_int, positive_number
+from gantheory._validation import as_tensor, choice, positive_int, positive_number
 
 __all__ = [
     "DiracGAN",
@@ -397,8 +397,6 @@ def dirac_gan(name: str, **params: float) -> DiracGAN:
 
 
 def _state(name: str, x: object) -> torch.Tensor:
-    from gantheory._validation import as_tensor
-
     x = as_tensor(name, x)
     if x.shape != (2,):
         raise ValueError(f"{name} must be a point (θ, ψ) of shape (2,), got shape {tuple(x.shape)}")

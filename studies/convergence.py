@@ -64,13 +64,14 @@ class Config:
     portrait_steps: int = 600
     portrait_extent: float = 2.0  # the portraits show [−e, e]²
     portrait_grid: int = 41  # streamline grid per axis
+    portrait_density: float = 1.0  # matplotlib streamplot density (streamlines per panel)
 
     def __post_init__(self) -> None:
         check_config(
             self,
             positive=(
                 "clip", "sigma", "step_sizes", "steps", "portrait_h", "portrait_steps",
-                "portrait_extent", "portrait_grid",
+                "portrait_extent", "portrait_grid", "portrait_density",
             ),
             non_negative=("wgan_gp_gamma", "consensus_gamma", "r_gamma", "eta"),
             choices={"variants": tuple(gt.DIRAC_VARIANTS)},
@@ -80,7 +81,7 @@ class Config:
 
 
 QUICK: dict[str, object] = {"step_sizes": (0.1, 1.5), "steps": 300, "portrait_steps": 300,
-                            "portrait_grid": 25}  # fmt: skip
+                            "portrait_grid": 25, "portrait_density": 0.6}  # fmt: skip
 
 
 def _game(name: str, config: Config) -> gt.DiracGAN:
@@ -140,7 +141,8 @@ def _phase_portraits(config: Config, out: Path) -> _Section:
         game = _game(name, config)
         with torch.no_grad():
             v_theta, v_psi = game.field(theta_grid, psi_grid)
-        ax.streamplot(axis.numpy(), axis.numpy(), v_theta.numpy(), v_psi.numpy(), density=1.0,
+        ax.streamplot(axis.numpy(), axis.numpy(), v_theta.numpy(), v_psi.numpy(),
+                      density=config.portrait_density,
                       color="#9a9a9a", linewidth=0.7, arrowsize=0.9)  # fmt: skip
         verdicts = {}
         for method in gt.DIRAC_METHODS:
