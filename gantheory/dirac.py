@@ -23,9 +23,10 @@ Section 2, F_h = F_{h,2} ∘ F_{h,1}). Linearised at the equilibrium, with J = �
     alternating:   A = A_ψ A_θ,  A_θ = [[1 + h J_θθ, h J_θψ], [0, 1]],
                                   A_ψ = [[1, 0], [h J_ψθ, 1 + h J_ψψ]]
 
-and the iteration converges locally iff its spectral radius ρ(A) < 1 (the fixed-point
-theorem recalled in their Appendix A). For simultaneous GD the eigenvalues of A are 1 + hλ for the eigenvalues λ of
-J, so it converges iff |1 + hλ| < 1 for all λ, i.e. h < −2 Re λ / |λ|² (all Re λ < 0).
+and the iteration converges locally iff its spectral radius ρ(A) < 1 (the fixed-point theorem
+recalled in their Appendix A). For simultaneous GD the eigenvalues of A are 1 + hλ for the
+eigenvalues λ of J, so it converges iff |1 + hλ| < 1 for all λ, i.e. h < −2 Re λ / |λ|² (all
+Re λ < 0); for alternating GD :func:`stability_bound` applies Jury's criterion to A.
 
 Everything is float64 torch. For the smooth variants the field and its Jacobian are exact to
 rounding (instance noise: Gauss–Hermite quadrature of the Gaussian expectation, exact for the
@@ -276,7 +277,8 @@ class InstanceNoiseGAN(DiracGAN):
         V(θ, ψ) = E_ε[f(ψ(θ + ε))] + E_ε[f(−ψε)],  ε ~ N(0, σ²),
         v(θ, ψ) = (−E[ψ f′(ψ(θ + ε))],  E[(θ + ε) f′(ψ(θ + ε))] − E[ε f′(−ψε)]).
 
-    The expectations use Gauss–Hermite quadrature with ``nodes`` nodes. J(0, 0) =
+    The expectations use Gauss–Hermite quadrature with ``nodes`` nodes (rounding leaves the field
+    ~1e-17 off zero next to the equilibrium, so iterates stall ~1e-16 from it). J(0, 0) =
     [[0, −f′(0)], [f′(0), 2 f″(0) σ²]], eigenvalues f″(0)σ² ± √(f″(0)²σ⁴ − f′(0)²).
     """
 
@@ -407,7 +409,11 @@ def simultaneous_step(game: DiracGAN, x: torch.Tensor, h: float) -> torch.Tensor
     """One step of simultaneous gradient descent: x ↦ P(x + h v(x)), P the variant's projection.
 
     ``x``: (θ, ψ), shape (2,) (or (..., 2) for many points at once). Differentiable in x.
+
+    Raises:
+        ValueError: h not a finite number > 0.
     """
+    h = positive_number("h", h)
     v_theta, v_psi = game.field(x[..., 0], x[..., 1])
     theta, psi = game.project(x[..., 0] + h * v_theta, x[..., 1] + h * v_psi)
     return torch.stack([theta, psi], -1)
@@ -416,7 +422,12 @@ def simultaneous_step(game: DiracGAN, x: torch.Tensor, h: float) -> torch.Tensor
 def alternating_step(game: DiracGAN, x: torch.Tensor, h: float) -> torch.Tensor:
     """One step of alternating gradient descent (Mescheder et al. 2018, Section 2): first the
     generator, θ′ = θ + h v_θ(θ, ψ), then the discriminator at the new θ, ψ′ = ψ + h v_ψ(θ′, ψ)
-    (each followed by the variant's projection)."""
+    (each followed by the variant's projection). ``x`` as in :func:`simultaneous_step`.
+
+    Raises:
+        ValueError: h not a finite number > 0.
+    """
+    h = positive_number("h", h)
     theta, psi = x[..., 0], x[..., 1]
     theta, psi = game.project(theta + h * game.field(theta, psi)[0], psi)
     theta, psi = game.project(theta, psi + h * game.field(theta, psi)[1])
@@ -468,7 +479,18 @@ def iteration_matrix(
 
 
 def spectral_radius(matrix: torch.Tensor) -> float:
-    """max |eigenvalue| of a square matrix."""
+    """max |eigenvalue| of a square matrix.
+
+    Raises:
+        ValueError: not a square matrix.
+    """
+    if (
+        not isinstance(matrix, torch.Tensor)
+        or matrix.ndim != 2
+        or matrix.shape[0] != matrix.shape[1]
+    ):
+        shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+        raise ValueError(f"matrix must be a square 2D tensor, got {shape}")
     return float(torch.linalg.eigvals(matrix).abs().max())
 
 

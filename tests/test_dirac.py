@@ -67,7 +67,7 @@ def test_iteration_matrix_matches_autograd_of_the_update_map(game, method, h):
     assert torch.allclose(A_, _step_jacobian(game, h, method), rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("game", [g for g in SMOOTH if g.name != "wgan"], ids=repr)
+@pytest.mark.parametrize("game", SMOOTH, ids=repr)
 @pytest.mark.parametrize("method", gt.DIRAC_METHODS)
 def test_spectral_radius_equals_the_rate_of_a_simulated_trajectory(game, method):
     """The map fitted to 12 steps of the nonlinear iteration has the analytic spectral radius."""
@@ -389,3 +389,9 @@ def test_bad_steps_and_starts_are_named():
         gt.trajectory(game, (1.0, float("nan")), h=0.1, steps=3)
     with pytest.raises(ValueError, match="no Jacobian"):
         gt.stability_bound(gt.dirac_gan("wgan_gp"))
+    with pytest.raises(ValueError, match="h must"):
+        gt.simultaneous_step(game, torch.zeros(2, dtype=torch.float64), float("nan"))
+    with pytest.raises(ValueError, match="h must"):
+        gt.alternating_step(game, torch.zeros(2, dtype=torch.float64), -1.0)
+    with pytest.raises(ValueError, match="square"):
+        gt.spectral_radius(torch.zeros(2, 3))
