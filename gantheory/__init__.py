@@ -6,6 +6,29 @@
 torch.Size([4, 2])
 """
 
+from gantheory.dirac import (
+    DIRAC_METHODS,
+    DIRAC_VARIANTS,
+    R1GAN,
+    R2GAN,
+    WGAN,
+    WGANGP,
+    ConsensusGAN,
+    Convergence,
+    DiracGAN,
+    GradientRegularisedGAN,
+    InstanceNoiseGAN,
+    MinimaxGAN,
+    NonSaturatingGAN,
+    alternating_step,
+    analyse,
+    dirac_gan,
+    iteration_matrix,
+    simultaneous_step,
+    spectral_radius,
+    stability_bound,
+    trajectory,
+)
 from gantheory.discriminator import (
     OptimalDiscriminator,
     optimal_discriminator,
@@ -98,6 +121,27 @@ from gantheory.train import (
 )
 
 __all__ = [
+    "DIRAC_METHODS",
+    "DIRAC_VARIANTS",
+    "ConsensusGAN",
+    "Convergence",
+    "DiracGAN",
+    "GradientRegularisedGAN",
+    "InstanceNoiseGAN",
+    "MinimaxGAN",
+    "NonSaturatingGAN",
+    "R1GAN",
+    "R2GAN",
+    "WGAN",
+    "WGANGP",
+    "alternating_step",
+    "analyse",
+    "dirac_gan",
+    "iteration_matrix",
+    "simultaneous_step",
+    "spectral_radius",
+    "stability_bound",
+    "trajectory",
     "GradientIdentity",
     "MinimaxBound",
     "generator_gradient",

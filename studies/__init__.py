@@ -25,6 +25,7 @@ STUDIES: dict[str, str] = {
     "optimal-discriminator": "studies.optimal_discriminator",
     "saturation": "studies.saturation",
     "mode-collapse": "studies.mode_collapse",
+    "convergence": "studies.convergence",
 }
 
 

@@ -319,3 +319,20 @@ def test_a_study_config_is_checked_before_the_study_starts(tmp_path, capsys, stu
     for word in words:
         assert word in line, line
     assert not (tmp_path / "x").exists()
+
+
+def test_the_convergence_study_runs_quick_end_to_end(tmp_path):
+    """The Dirac-GAN study (in-process, quick): figure, numbers, and a verdict for every run."""
+    assert cli.main(["run", "convergence", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = tmp_path / "convergence"
+    record = json.loads((out / cli.RUN_FILE).read_text())
+    for figure in record["report"]["figures"]:
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG"
+    numbers = json.loads((out / record["report"]["numbers"]).read_text())
+    config = record["options"]["config"]
+    expected = len(config["variants"]) * len(config["step_sizes"]) * 2
+    assert len(numbers["table"]) == expected
+    verdicts = {(r["variant"], r["method"]): r["verdict"] for r in numbers["table"] if r["h"] == 0.1}
+    assert verdicts[("gan", "simultaneous")] == "diverges"
+    assert verdicts[("r1", "alternating")] == "converges"
+    assert "Mescheder" in record["report"]["published"]
