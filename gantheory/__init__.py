@@ -6,6 +6,7 @@
 torch.Size([4, 2])
 """
 
+from gantheory.animation import write_animation
 from gantheory.dirac import (
     DIRAC_METHODS,
     DIRAC_VARIANTS,
@@ -97,6 +98,7 @@ from gantheory.models import (
     mlp_generator,
 )
 from gantheory.modes import ModeCoverage, mahalanobis_to_modes, mode_coverage
+from gantheory.record import TrainingRecorder, frame_steps
 from gantheory.saturation import (
     GradientIdentity,
     MinimaxBound,
@@ -119,6 +121,7 @@ from gantheory.train import (
     sample_noise,
     train,
 )
+from gantheory.view import load_recordings, view_html, write_view
 
 __all__ = [
     "DIRAC_METHODS",
@@ -221,4 +224,10 @@ __all__ = [
     "grid",
     "mixture",
     "ring",
+    "TrainingRecorder",
+    "frame_steps",
+    "load_recordings",
+    "view_html",
+    "write_view",
+    "write_animation",
 ]

@@ -7,10 +7,13 @@ Usage::
                         [--threads N] [--set FIELD=VALUE ...] [--no-progress]
     gantheory reproduce [--out DIR] [--quick] [--device ...] [--seed N] [--threads N] [--fresh]
                         [--no-progress]
+    gantheory view RUN_DIR
 
 ``run`` writes the study into ``DIR/STUDY`` (``DIR`` is ``results`` by default); ``reproduce`` runs
 every study into ``DIR/STUDY`` and then writes ``DIR/index.md`` and ``DIR/index.html``, which show
-each figure with its table, the published numbers it reproduces and the study's notes.
+each figure with its table, the published numbers it reproduces and the study's notes. ``view``
+writes ``RUN_DIR/view.html``, an offline interactive page of the training recordings
+(``recording*.json``, see :mod:`gantheory.record`) saved in ``RUN_DIR``.
 
 Outputs are atomic. ``run`` builds the study's directory beside its target and swaps it in when the
 study returns, so a crash or Ctrl-C leaves the previous directory intact. ``reproduce`` stages every
@@ -118,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--fresh", action="store_true", help="ignore studies staged by an interrupted run"
     )
+    view = commands.add_parser(
+        "view", help="write RUN_DIR/view.html, an offline interactive page of a training run"
+    )
+    view.add_argument("run_dir", metavar="RUN_DIR", help="a directory holding recording*.json")
     return parser
 
 
@@ -135,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list()
         if args.command == "run":
             return _run(args)
+        if args.command == "view":
+            return _view(args)
         return _reproduce(args)
     except CommandError as error:
         if show_traceback and error.__cause__ is not None:
@@ -458,6 +467,17 @@ def _run(args: argparse.Namespace) -> int:
         target, lambda tmp: _run_study(args.study, module, config, tmp, options)
     )
     print(f"{args.study}: {record['seconds']:.1f} s -> {target}")
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    from gantheory.view import write_view
+
+    try:
+        path = write_view(args.run_dir)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    print(f"view: {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
