@@ -400,7 +400,7 @@ def _run_study(
     elapsed = time.perf_counter() - start
     if not hasattr(report, "to_dict"):
         raise CommandError(f"study {name!r} returned {type(report).__name__}, not a studies.Report")
-    missing = [f for f in report.figures if not (out / f).is_file()]
+    missing = [f for f in [*report.figures, *getattr(report, "views", [])] if not (out / f).is_file()]
     if missing:
         raise CommandError(
             f"study {name!r} reported figures it did not write: {', '.join(missing)}"
@@ -566,6 +566,11 @@ def index_markdown(
         ]
         for figure in report["figures"]:
             lines += [f"![{name}: {figure}]({name}/{figure})", ""]
+        for view in report.get("views", []):
+            if view.endswith(".gif"):
+                lines += [f"![{name}: {view} (animation)]({name}/{view})", ""]
+            else:
+                lines += [f"Interactive view of the training: [{name}/{view}]({name}/{view})", ""]
         for table in report["tables"]:
             lines += [table.strip(), ""]
         if report["published"].strip():

@@ -221,10 +221,12 @@ Axes.prototype.frame = function (xlabel, ylabel, title) {
   } else {
     yt = ticks(this.ylim[0], this.ylim[1], 4);
   }
+  var decades = this.logy && yt.length >= 2;
+  if (this.logy && !decades) yt = [this.ylim[0], this.ylim[1]];  // less than a decade: the ends
   yt.forEach(function (t) {
     var y = self.py(t);
     c.beginPath(); c.moveTo(self.x0, y); c.lineTo(self.x0 + self.w, y); c.stroke();
-    c.fillText(self.logy ? '1e' + Math.round(Math.log10(t)) : fmt(t), self.x0 - 3, y);
+    c.fillText(decades ? '1e' + Math.round(Math.log10(t)) : fmt(t), self.x0 - 3, y);
   });
   c.strokeStyle = '#999'; c.strokeRect(this.x0, this.y0, this.w, this.h);
   c.textAlign = 'center'; c.textBaseline = 'bottom';

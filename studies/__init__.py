@@ -40,6 +40,8 @@ class Report:
         published: Markdown: the published numbers the study reproduces, with their source.
         notes: Markdown: what the figures show and how they compare with the papers.
         numbers: file name of the JSON that holds every number behind the figures.
+        views: interactive pages (``view.html``, :mod:`gantheory.view`) and animations (GIF)
+            inside the output directory, linked from the index.
     """
 
     title: str
@@ -48,6 +50,7 @@ class Report:
     published: str = ""
     notes: str = ""
     numbers: str = "numbers.json"
+    views: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)

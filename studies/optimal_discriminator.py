@@ -54,11 +54,13 @@ class Config:
                 "lr_final_1d", "record_every_1d", "std_2d", "flow_transforms", "flow_hidden",
                 "d_widths_2d", "steps_2d", "batch_2d", "k_2d", "lr_d_2d", "lr_g_2d",
                 "lr_final_2d", "record_every_2d", "max_d_error_1d", "max_mean_d_offset_1d",
-                "max_jsd_1d", "max_d_error_2d",
+                "max_jsd_1d", "max_d_error_2d", "view_frames", "gif_frames",
             ),
             fractions=("momentum_1d", "panels_1d", "panels_2d"),
             choices={"loss_1d": gt.GENERATOR_LOSSES},
         )
+        if not isinstance(self.view, bool):
+            raise ValueError(f"view must be true or false, got {self.view!r}")
         if self.momentum_1d >= 1:
             raise ValueError(f"momentum_1d must be in [0, 1), got {self.momentum_1d}")
 
@@ -96,6 +98,10 @@ class Config:
     max_mean_d_offset_1d: float = 0.02
     max_jsd_1d: float = 1e-3
     max_d_error_2d: float = 0.05
+    # the training view (gantheory.view): recording_1d/2d.json, view.html and one GIF per run
+    view: bool = True
+    view_frames: int = 100  # at most this many recorded frames per run (the page's size)
+    gif_frames: int = 40  # at most this many frames per GIF
 
 
 QUICK: dict[str, object] = {
@@ -134,6 +140,7 @@ def _train(
     box: tuple[list[float], list[float]],
     n_grid: int,
     progress: bool,
+    recorder: gt.TrainingRecorder | None,
 ) -> tuple[gt.TrainResult, list[_Panel]]:
     shots: list[_Panel] = []
 
@@ -146,9 +153,13 @@ def _train(
             jsd = 0.5 * (err.value_optimal + math.log(4.0))
             shots.append(_Panel(step, grid, err.mean_abs_error, jsd))
 
-    if 0 in panels:
-        shoot(0, G.to(torch.float32), D.to(torch.float32))
-    result = gt.train(p_data, G, D, config, progress=progress, callback=shoot)
+    def callback(step: int, G: torch.nn.Module, D: torch.nn.Module) -> None:
+        shoot(step, G, D)
+        if recorder is not None:
+            recorder(step, G, D)
+
+    callback(0, G.to(torch.float32), D.to(torch.float32))
+    result = gt.train(p_data, G, D, config, progress=progress, callback=callback)
     return result, shots
 
 
@@ -178,7 +189,10 @@ def _run(config: Config, out: Path, device: str, seed: int, progress: bool) -> R
     )  # fmt: skip
     panels_1d = _panel_steps(config.panels_1d, config.steps_1d)
     box_1d = ([BOX_1D[0]], [BOX_1D[1]])
-    result_1d, shots_1d = _train(p_1d, G_1d, D_1d, cfg_1d, panels_1d, box_1d, 400, progress)
+    rec_1d = _recorder(config, p_1d, cfg_1d, box_1d, seed)
+    result_1d, shots_1d = _train(
+        p_1d, G_1d, D_1d, cfg_1d, panels_1d, box_1d, 400, progress, rec_1d
+    )
     time_1d = time.perf_counter() - start
 
     p_2d = gt.mixture([[-config.modes_2d, 0.0], [config.modes_2d, 0.0]], config.std_2d)
@@ -194,7 +208,10 @@ def _run(config: Config, out: Path, device: str, seed: int, progress: bool) -> R
     )  # fmt: skip
     panels_2d = _panel_steps(config.panels_2d, config.steps_2d)
     box_2d = ([BOX_2D[0]] * 2, [BOX_2D[1]] * 2)
-    result_2d, shots_2d = _train(p_2d, G_2d, D_2d, cfg_2d, panels_2d, box_2d, 80, progress)
+    rec_2d = _recorder(config, p_2d, cfg_2d, box_2d, seed)
+    result_2d, shots_2d = _train(
+        p_2d, G_2d, D_2d, cfg_2d, panels_2d, box_2d, 80, progress, rec_2d
+    )
     time_2d = time.perf_counter() - start - time_1d
 
     h1, h2 = result_1d.history, result_2d.history
@@ -233,6 +250,7 @@ def _run(config: Config, out: Path, device: str, seed: int, progress: bool) -> R
     draw_panels_1d(out / "optimal_discriminator_1d.png", shots_1d)
     draw_panels_2d(out / "optimal_discriminator_2d.png", shots_2d)
     draw_curves(out / "optimal_discriminator_curves.png", h1, h2, config)
+    views = _write_views(out, config, rec_1d, rec_2d, h1, h2)
     return Report(
         title="D converges to 1/2 (Goodfellow et al. 2014, Figure 1)",
         figures=[
@@ -248,7 +266,47 @@ def _run(config: Config, out: Path, device: str, seed: int, progress: bool) -> R
             "-log 4 = -1.3863 (Theorem 1)."
         ),
         notes=_notes(final, checks, time_1d, time_2d),
+        views=views,
     )
+
+
+def _recorder(
+    config: Config,
+    p_data: torch.distributions.Distribution,
+    train_config: gt.TrainConfig,
+    box: tuple[list[float], list[float]],
+    seed: int,
+) -> gt.TrainingRecorder | None:
+    if not config.view:
+        return None
+    return gt.TrainingRecorder(p_data, train_config, max_frames=config.view_frames, box=box,
+                               seed=seed)  # fmt: skip
+
+
+def _write_views(
+    out: Path,
+    config: Config,
+    rec_1d: gt.TrainingRecorder | None,
+    rec_2d: gt.TrainingRecorder | None,
+    h1: gt.History,
+    h2: gt.History,
+) -> list[str]:
+    """The recordings, ``view.html`` (gantheory view) and a GIF per run; their file names."""
+    if rec_1d is None or rec_2d is None:
+        return []
+    runs = (
+        ("1d", rec_1d, h1, "1D: affine G, p_data = N(1, 0.5^2)"),
+        ("2d", rec_2d, h2, "2D: flow G, p_data = mixture of two Gaussians"),
+    )
+    gifs = []
+    for name, rec, history, title in runs:
+        rec.save(out / f"recording_{name}.json", history, title=title)
+        gif = f"optimal_discriminator_{name}.gif"
+        gt.write_animation(rec.to_dict(history, title=title), out / gif,
+                           max_frames=config.gif_frames)  # fmt: skip
+        gifs.append(gif)
+    gt.write_view(out, title="D converges to 1/2: learned D beside the exact D*")
+    return ["view.html", *gifs]
 
 
 def _panel_dict(shot: _Panel) -> dict[str, Any]:

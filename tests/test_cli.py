@@ -336,3 +336,33 @@ def test_the_convergence_study_runs_quick_end_to_end(tmp_path):
     assert verdicts[("gan", "simultaneous")] == "diverges"
     assert verdicts[("r1", "alternating")] == "converges"
     assert "Mescheder" in record["report"]["published"]
+
+
+def test_the_index_links_each_study_view(fake, tmp_path, monkeypatch):
+    """A Report's views (view.html, GIFs) are linked from index.md and index.html; a view the
+    study did not write fails the run."""
+
+    def with_views(config, out, *, device, seed, progress):
+        report = _fake_run(config, out, device=device, seed=seed, progress=progress)
+        (out / "view.html").write_text("<!DOCTYPE html>")
+        (out / "anim.gif").write_bytes(b"GIF89a")
+        report.views = ["view.html", "anim.gif"]
+        return report
+
+    monkeypatch.setattr(sys.modules["fake_alpha"], "run", with_views)
+    out = tmp_path / "results"
+    assert cli.main(["reproduce", "--out", str(out), "--quick"]) == 0
+    index = (out / "index.md").read_text()
+    assert "[alpha/view.html](alpha/view.html)" in index
+    assert "![alpha: anim.gif (animation)](alpha/anim.gif)" in index
+    assert "beta/view.html" not in index
+    page = (out / "index.html").read_text()
+    assert '<a href="alpha/view.html">' in page and '<img src="alpha/anim.gif"' in page
+
+    def missing_view(config, out, *, device, seed, progress):
+        report = _fake_run(config, out, device=device, seed=seed, progress=progress)
+        report.views = ["view.html"]
+        return report
+
+    monkeypatch.setattr(sys.modules["fake_alpha"], "run", missing_view)
+    assert cli.main(["run", "alpha", "--out", str(tmp_path / "r")]) == 1

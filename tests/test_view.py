@@ -172,3 +172,26 @@ def test_view_page_is_the_same_for_the_same_recording(run_dir):
     write_view(run_dir)
     assert (run_dir / "view.html").read_text(encoding="utf-8") == page
     assert torch.__version__  # the page does not depend on the session (no timestamps)
+
+
+def test_the_optimal_discriminator_study_writes_its_view(tmp_path):
+    """view=True: recordings, view.html and a GIF per run, named in the Report; view=False:
+    no recorder and nothing written."""
+    from studies import optimal_discriminator as study
+
+    small = dict(steps_1d=12, record_every_1d=6, batch_1d=32, steps_2d=6, batch_2d=64,
+                 record_every_2d=3, flow_hidden=(8,), d_widths_2d=(8,), view_frames=4,
+                 gif_frames=3)  # fmt: skip
+    report = study.run(study.Config(**small), tmp_path, progress=False)
+    assert report.views == ["view.html", "optimal_discriminator_1d.gif",
+                            "optimal_discriminator_2d.gif"]  # fmt: skip
+    for name in [*report.views, "recording_1d.json", "recording_2d.json"]:
+        assert (tmp_path / name).is_file()
+    runs = json.loads(re.search(r'id="gantheory-data">(.*?)</script>',
+                                (tmp_path / "view.html").read_text(), re.S).group(1))  # fmt: skip
+    assert [len(r["frames"]) for r in runs] == [4, 4] and [r["dim"] for r in runs] == [1, 2]
+    off = study.Config(**small, view=False)
+    assert study._recorder(off, gt.gaussian(0.0, 1.0), gt.TrainConfig(device="cpu"),
+                           ([-1.0], [1.0]), 0) is None  # fmt: skip
+    assert study._write_views(tmp_path / "off", off, None, None, gt.History(), gt.History()) == []
+    assert not (tmp_path / "off").exists()
