@@ -142,7 +142,7 @@ class TrainingRecorder:
         n_grid: int | None = None,
         n_samples: int = 256,
         n_arrows: int = 64,
-        n_kde: int = 1024,
+        n_kde: int = 512,
         box: tuple[Any, Any] | None = None,
         seed: int = 0,
     ) -> None:

@@ -165,7 +165,8 @@ function fmt(v) {
   if (!isFinite(v)) return String(v);
   var a = Math.abs(v);
   if (a !== 0 && (a < 1e-3 || a >= 1e4)) return v.toExponential(2);
-  return v.toPrecision(4).replace(/\.?0+$/, '');
+  var t = v.toPrecision(4);
+  return t.indexOf('.') < 0 ? t : t.replace(/0+$/, '').replace(/\.$/, '');
 }
 function el(tag, attrs, parent) {
   var e = document.createElement(tag);
@@ -273,6 +274,7 @@ Axes.prototype.arrow = function (x, y, dx, dy, color) {
 };
 function legend(ctx, x, y, items) {
   ctx.save(); ctx.font = '11px sans-serif'; ctx.textBaseline = 'middle'; ctx.textAlign = 'left';
+  ctx.fillStyle = 'rgba(255,255,255,0.85)'; ctx.fillRect(x - 4, y - 8, 130, 14 * items.length + 2);
   items.forEach(function (it, i) {
     ctx.strokeStyle = it[1]; ctx.lineWidth = 2; ctx.setLineDash(it[2] || []);
     ctx.beginPath(); ctx.moveTo(x, y + 14 * i); ctx.lineTo(x + 18, y + 14 * i); ctx.stroke();
@@ -326,7 +328,7 @@ function Run(run, index, parent) {
   this.label = el('span', {'class': 'label'}, controls);
   var panels = el('div', {'class': 'panels'}, this.section);
   this.main = canvas(panels, run.dim === 1 ? 620 : 820, 440);
-  this.curves = canvas(panels, 560, 440);
+  this.curves = canvas(panels, 540, 440);
   this.prepare();
   this.slider.addEventListener('input', function () { self.show(Number(self.slider.value)); });
   this.button.addEventListener('click', function () { self.toggle(); });
