@@ -82,7 +82,7 @@ def _draw(rec: dict[str, Any], frames: list[dict[str, Any]], path: Path, fps: in
     fig, (ax, ax_curve) = plt.subplots(
         1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [1.35, 1]}
     )
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.15, top=0.88, wspace=0.45)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.15, top=0.84, wspace=0.45)
     history = rec.get("history") or {}
     steps = [float(s) for s in history.get("step", [])]
     jsd = [float(v) if not isinstance(v, str) else math.nan for v in history.get("jsd", [])]

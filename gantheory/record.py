@@ -21,8 +21,8 @@ byte 255 marks D* undefined, where (p_data + p_g)/2 is below 1e-3 of its peak on
 plus the samples rounded to 1e-3 of the box's width.
 
 The recorder draws its noise and data samples from its own generators (``seed``), never from
-the run's streams, and evaluates D in eval mode without touching parameter gradients: a run
-with a recorder gives the same numbers as one without.
+the run's streams, and evaluates G and D in eval mode (batch norm: running statistics) without
+touching parameter gradients: a run with a recorder gives the same numbers as one without.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class TrainingRecorder:
         self.n_kde = check.positive_int("n_kde", n_kde)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self._box = box
+        self._box = None if box is None else self._checked_box(box)
         self._rng = torch.Generator().manual_seed(seed)
         self._data = DataSampler(p_data, dtype=torch.float64)(n_samples, self._rng)
         self._z: Tensor | None = None
@@ -194,15 +194,23 @@ class TrainingRecorder:
             raise ValueError("config.noise_dim is None and G has no noise_dim attribute: set one")
         return sample_noise(n, noise_dim, self.config.noise, self._rng)
 
+    def _checked_box(self, box: object) -> tuple[list[float], list[float]]:
+        if not isinstance(box, (tuple, list)) or len(box) != 2:
+            raise TypeError(f"box must be a pair (lo, hi), got {box!r}")
+        lo, hi = (check.as_tensor("box", b).reshape(-1) for b in box)
+        if lo.shape != (self.dim,) or hi.shape != (self.dim,) or not bool((hi > lo).all()):
+            raise ValueError(f"box must be (lo, hi) with {self.dim} entries each, hi > lo; got {box!r}")
+        return lo.tolist(), hi.tolist()
+
     def _first(self, G: nn.Module, x: Tensor) -> None:
-        """On the first frame: the fixed noise, the box and the data density on the grid."""
+        """On the first frame: whether p_g is exact, the box and the rounding quantum."""
         self.exact_density = hasattr(G, "distribution") and self.config.noise == "gaussian"
         if self._box is None:
             both = torch.cat([self._data, x])
             lo, hi = torch.quantile(both, 1e-3, dim=0), torch.quantile(both, 1 - 1e-3, dim=0)
             width = torch.clamp(hi - lo, min=1e-6)
             self._box = ((lo - 0.5 * width).tolist(), (hi + 0.5 * width).tolist())
-        lo, hi = (check.as_tensor("box", b).reshape(-1).tolist() for b in self._box)
+        lo, hi = self._box
         self.box = (lo, hi)
         self._quantum = 10.0 ** math.floor(math.log10(min(h - l for l, h in zip(lo, hi)) * 1e-3))
 

@@ -26,7 +26,8 @@ def test_frame_steps_are_bounded_and_hold_both_ends():
     ("kwargs", "error"),
     [({"max_frames": 1}, ValueError), ({"spacing": "cubic"}, ValueError),
      ({"n_arrows": 10, "n_samples": 5}, ValueError), ({"n_grid": 0}, ValueError),
-     ({"seed": -1}, ValueError)],
+     ({"seed": -1}, ValueError), ({"box": ([0.0], [0.0])}, ValueError),
+     ({"box": ([0.0, 1.0], [1.0, 2.0])}, ValueError), ({"box": 3.0}, TypeError)],
 )  # fmt: skip
 def test_bad_arguments_are_named(kwargs, error):
     cfg = gt.TrainConfig(steps=10, exact=False, device="cpu")
