@@ -108,7 +108,7 @@ def _draw(rec: dict[str, Any], frames: list[dict[str, Any]], path: Path, fps: in
         ax.set_ylabel("density")
         twin = ax.twinx()
         twin.grid(False)
-        (line_ds,) = twin.plot(x, f0["d_star"], color=COLORS["D*"], ls="--", lw=1.4, label="D*(x) exact")
+        (line_ds,) = twin.plot(x, f0["d_star"], color=COLORS["D*"], ls="--", lw=1.4, label="D*(x) exact" if rec["exact_density"] else "D*(x), KDE p_g")
         (line_d,) = twin.plot(x, f0["d"], color=COLORS["D"], lw=1.6, label="D(x) learned")
         twin.axhline(0.5, color="0.6", lw=0.8, ls=":")
         twin.set_ylim(0, 1.02)

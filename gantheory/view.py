@@ -379,8 +379,10 @@ Run.prototype.show = function (i) {
   var f = this.frames[i], h = this.hist, text = 'step ' + f.step + ' of ' + this.run.steps;
   if (h.step && h.step.length) {
     var r = nearestRow(h.step, f.step);
-    text += ' | history at step ' + h.step[r] + ': JSD = ' + fmt(h.jsd[r]) + ', C(G) = ' +
-      fmt(h.c_g[r]) + ', E|D - D*| = ' + fmt(h.d_error[r]);
+    var parts = [['JSD', 'jsd'], ['C(G)', 'c_g'], ['E|D - D*|', 'd_error'], ['loss of G', 'loss_g']]
+      .filter(function (q) { return h[q[1]] && isFinite(h[q[1]][r]); })
+      .map(function (q) { return q[0] + ' = ' + fmt(h[q[1]][r]); });
+    if (parts.length) text += ' | history at step ' + h.step[r] + ': ' + parts.join(', ');
   }
   this.label.textContent = text;
   this.section.setAttribute('data-frame', i);
@@ -414,7 +416,7 @@ Run.prototype.draw1d = function (f) {
     ax.arrow(px, y0 + 39, len, 0, 'rgba(42,157,143,0.6)');
   });
   legend(c, 70, 44, [['p_data(x)', C.pdata], ['p_g(x)' + (run.exact_density ? '' : ' (KDE)'), C.pg],
-    ['D*(x) exact', C.Dstar, [6, 4]], ['D(x) learned', C.D]]);
+    [run.exact_density ? 'D*(x) exact' : 'D*(x), KDE p_g', C.Dstar, [6, 4]], ['D(x) learned', C.D]]);
   c.save(); c.font = '10px sans-serif'; c.fillStyle = '#555'; c.textAlign = 'left';
   c.fillText('ticks: data (upper), G(z) (lower) with G\'s push', 60, y0 + 56); c.restore();
 };
@@ -444,7 +446,8 @@ Run.prototype.draw2d = function (f) {
   c.clearRect(0, 0, this.main.width, this.main.height);
   var xl = [run.box[0][0], run.box[1][0]], yl = [run.box[0][1], run.box[1][1]];
   var size = 330, axes = [new Axes(c, 60, 30, size, size, xl, yl), new Axes(c, 460, 30, size, size, xl, yl)];
-  var fields = [[f.d, 'learned D, step ' + f.step], [f.dstar, 'exact D*, step ' + f.step]];
+  var star = run.exact_density ? 'exact D*' : 'D* with p_g by KDE';
+  var fields = [[f.d, 'learned D, step ' + f.step], [f.dstar, star + ', step ' + f.step]];
   axes.forEach(function (ax, a) {
     self.heat(ax, fields[a][0], n);
     self.contourLines(ax, f.dstar, n, C.Dstar);
@@ -483,7 +486,7 @@ Run.prototype.drawCurves = function (step) {
     var x0 = 60 + col * 270, y0 = 22 + row * 135, w = 200, hh = 90;
     var values = [];
     spec[1].forEach(function (s) { (h[s[0]] || []).forEach(function (v) { if (isFinite(v) && (!spec[2] || v > 0)) values.push(v); }); });
-    if (spec[3] !== undefined) values.push(spec[3]);
+    if (values.length && spec[3] !== undefined) values.push(spec[3]);
     if (!values.length || !h.step) {
       c.save(); c.font = '11px sans-serif'; c.fillStyle = '#888'; c.fillText(spec[0] + ': not recorded', x0, y0 + 40); c.restore();
       return;
