@@ -403,7 +403,7 @@ def _run_study(
     missing = [f for f in [*report.figures, *getattr(report, "views", [])] if not (out / f).is_file()]
     if missing:
         raise CommandError(
-            f"study {name!r} reported figures it did not write: {', '.join(missing)}"
+            f"study {name!r} reported files it did not write: {', '.join(missing)}"
         )
     record = {
         "study": name,

@@ -324,7 +324,8 @@ function Run(run, index, parent) {
     ' steps, G\'s loss: ' + run.loss + (run.exact_density ? ', exact p_g' : ', p_g by KDE') + ')'}, this.section);
   var controls = el('div', {'class': 'controls'}, this.section);
   this.button = el('button', {type: 'button', text: 'Play'}, controls);
-  this.slider = el('input', {type: 'range', min: 0, max: run.frames.length - 1, step: 1, value: 0}, controls);
+  this.slider = el('input', {type: 'range', min: 0, max: run.frames.length - 1, step: 1, value: 0,
+                             'aria-label': 'recorded frame'}, controls);
   this.label = el('span', {'class': 'label'}, controls);
   var panels = el('div', {'class': 'panels'}, this.section);
   this.main = canvas(panels, run.dim === 1 ? 620 : 820, 440);
