@@ -195,3 +195,16 @@ def test_the_optimal_discriminator_study_writes_its_view(tmp_path):
                            ([-1.0], [1.0]), 0) is None  # fmt: skip
     assert study._write_views(tmp_path / "off", off, None, None, gt.History(), gt.History()) == []
     assert not (tmp_path / "off").exists()
+
+
+def test_a_title_cannot_close_the_data_script(run_dir):
+    """A recording's text is data: '</script>' inside it cannot end the embedded JSON early."""
+    from gantheory.view import load_recordings
+
+    rec = load_recordings(run_dir)[0]
+    rec = dict(rec, title="</script><script>window.pwned = 1</script>")
+    page = view_html([rec], title="<b>t</b>")
+    assert page.count("</script>") == 2  # the data block's end and the drawing script's end
+    assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page
+    data = re.search(r'id="gantheory-data">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(data)[0]["title"] == rec["title"]
