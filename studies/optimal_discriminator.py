@@ -168,7 +168,8 @@ def run(
 ) -> Report:
     """Train the 1D and 2D GANs, draw ``optimal_discriminator_1d.png``,
     ``optimal_discriminator_2d.png`` and ``optimal_discriminator_curves.png``, write
-    ``numbers.json`` into ``out``. The networks are tiny: on the CPU one thread is fastest (two
+    ``numbers.json`` into ``out``; with ``view`` also the recordings ``recording_1d.json`` and
+    ``recording_2d.json``, the page ``view.html`` (:mod:`gantheory.view`) and a GIF per run. The networks are tiny: on the CPU one thread is fastest (two
     threads on two cores spin-wait: 17 s against 0.9 s of CPU time for 800 steps of the 1D run),
     which is ``gantheory run``'s default."""
     return _run(config, Path(out), device, seed, progress)
