@@ -9,7 +9,10 @@ norm of G's gradient under the minimax cost log(1 - D(G(z))) and the non-saturat
 after 4,000 D iterations, DCGAN on LSUN bedrooms) while the non-saturating one grows and becomes
 noisy. Our G has an exact density, so Figure D plots the same norms against E|D - D*|, the
 distance of the trained D to the optimal one. Figure C shows G's gradient norm per step in live
-training on the ring, under each cost.
+training on the ring, under each cost; with ``view``, ``view.html`` (:mod:`gantheory.view`) and a
+GIF per cost show those runs frame by frame: D, the samples and G's push -dJ/dx at each G(z).
+With p_g by KDE and modes of std 0.02 against a grid of cells ~0.1 wide, D* there is only
+indicative (most cells greyed out: both densities negligible).
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ class Config:
     live_seeds: int = 2
     live_widths: tuple[int, ...] = (64, 64)
     live_lr: float = 1e-3  # Adam, both players
+    # the training view (gantheory.view) of the live runs, first seed per loss: recordings,
+    # view.html and a GIF per loss (the push -dJ/dx fades under the minimax cost where D rejects)
+    view: bool = True
+    view_frames: int = 50  # at most this many recorded frames per run
+    gif_frames: int = 40  # at most this many frames per GIF
 
     def __post_init__(self) -> None:
         check_config(
@@ -61,7 +69,7 @@ class Config:
             positive=(
                 "target_std", "g_scale", "gan_lr_g", "d_widths", "d_steps", "lr_d", "batch_size",
                 "record_every", "n_batches", "seeds", "ring_modes", "ring_radius", "ring_std",
-                "live_steps", "live_seeds", "live_widths", "live_lr",
+                "live_steps", "live_seeds", "live_widths", "live_lr", "view_frames", "gif_frames",
             ),
             non_negative=("durations",),
         )
@@ -80,6 +88,8 @@ QUICK: dict[str, object] = {
     "n_batches": 4,
     "live_steps": 40,
     "live_seeds": 1,
+    "view_frames": 8,
+    "gif_frames": 8,
 }
 
 
@@ -172,7 +182,15 @@ def _factors(runs: dict[str, object]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _live(config: Config, device: str, seed: int, progress: bool) -> dict[str, object]:
+def _live(
+    config: Config,
+    device: str,
+    seed: int,
+    progress: bool,
+    recorded: dict[str, tuple[gt.TrainingRecorder, gt.History]],
+) -> dict[str, object]:
+    """The live runs; with ``config.view``, ``recorded[loss]`` gets the first seed's recorder
+    and history."""
     p_data = gt.ring(config.ring_modes, config.ring_radius, config.ring_std)
     out: dict[str, object] = {}
     for loss in TUTORIAL_LOSSES:
@@ -187,7 +205,14 @@ def _live(config: Config, device: str, seed: int, progress: bool) -> dict[str, o
                 optimizer="adam", lr_d=config.live_lr, lr_g=config.live_lr, record_every=1,
                 exact=False, device=device, seed=run_seed,
             )  # fmt: skip
-            history = gt.train(p_data, G, D, cfg, progress=progress).history
+            recorder = None
+            if config.view and i == 0:
+                recorder = gt.TrainingRecorder(p_data, cfg, max_frames=config.view_frames,
+                                               seed=run_seed)  # fmt: skip
+                recorder(0, G, D)
+            history = gt.train(p_data, G, D, cfg, progress=progress, callback=recorder).history
+            if recorder is not None:
+                recorded[loss] = (recorder, history)
             per_seed.append({"step": history.step[1:], "grad_norm_g": history.grad_norm_g[1:],
                              "d_fake": history.d_fake[1:]})  # fmt: skip
         out[loss] = per_seed
@@ -303,7 +328,8 @@ def run(config: Config, out: Path, *, device: str = "auto", seed: int = 0, progr
     curves = _curves()
     runs = _protocol(config, device, seed, progress)
     factors = _factors(runs)
-    live = _live(config, device, seed, progress)
+    recorded: dict[str, tuple[gt.TrainingRecorder, gt.History]] = {}
+    live = _live(config, device, seed, progress, recorded)
     _figure_a(curves, out)
     _figure_b(runs, out)
     _figure_d(runs, out)
@@ -358,4 +384,23 @@ def run(config: Config, out: Path, *, device: str = "auto", seed: int = 0, progr
             "magnitude within 4,000 D iterations; the −log D gradient grows and becomes noisy."
         ),
         notes=notes,
+        views=_write_views(out, config, recorded),
     )
+
+
+def _write_views(
+    out: Path, config: Config, recorded: dict[str, tuple[gt.TrainingRecorder, gt.History]]
+) -> list[str]:
+    """The live runs' recordings, ``view.html`` and a GIF per loss; their file names."""
+    if not recorded:
+        return []
+    gifs = []
+    for i, (loss, (recorder, history)) in enumerate(recorded.items()):
+        title = f"{loss} generator cost, ring of {config.ring_modes}"
+        recorder.save(out / f"recording_{i}_{loss}.json", history, title=title)
+        gif = f"live_{loss}.gif"
+        gt.write_animation(recorder.to_dict(history, title=title), out / gif,
+                           max_frames=config.gif_frames)  # fmt: skip
+        gifs.append(gif)
+    gt.write_view(out, title="Saturation, live: the generator's push under each cost")
+    return ["view.html", *gifs]

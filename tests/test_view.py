@@ -208,3 +208,21 @@ def test_a_title_cannot_close_the_data_script(run_dir):
     assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page
     data = re.search(r'id="gantheory-data">(.*?)</script>', page, re.S).group(1)
     assert json.loads(data)[0]["title"] == rec["title"]
+
+
+def test_the_saturation_study_writes_a_view_of_its_live_runs(tmp_path):
+    """The live runs (first seed per loss) are recorded; the page shows one section per loss."""
+    from studies import saturation as study
+
+    config = study.Config(live_steps=4, live_seeds=1, live_widths=(4,), batch_size=16,
+                          view_frames=2, gif_frames=2)  # fmt: skip
+    recorded: dict = {}
+    study._live(config, "cpu", 0, False, recorded)
+    assert list(recorded) == list(study.TUTORIAL_LOSSES)
+    views = study._write_views(tmp_path, config, recorded)
+    assert views == ["view.html", *(f"live_{loss}.gif" for loss in study.TUTORIAL_LOSSES)]
+    runs = json.loads(re.search(r'id="gantheory-data">(.*?)</script>',
+                                (tmp_path / "view.html").read_text(), re.S).group(1))  # fmt: skip
+    assert [r["loss"] for r in runs] == list(study.TUTORIAL_LOSSES)
+    assert all(len(r["frames"]) == 2 for r in runs)
+    assert study._write_views(tmp_path / "none", config, {}) == []
