@@ -45,6 +45,7 @@ from gantheory.fits import (
     Optimum,
     fit,
 )
+from gantheory.game import GameField, GameJacobian, game_field, game_jacobian
 from gantheory.losses import (
     GENERATOR_LOSSES,
     GeneratorLoss,
@@ -74,6 +75,7 @@ from gantheory.models import (
     mlp_generator,
 )
 from gantheory.modes import ModeCoverage, mahalanobis_to_modes, mode_coverage
+from gantheory.regularizers import consensus_penalty, input_gradient_norm2, instance_noise_std
 from gantheory.saturation import (
     GradientIdentity,
     MinimaxBound,
@@ -98,6 +100,13 @@ from gantheory.train import (
 )
 
 __all__ = [
+    "GameField",
+    "GameJacobian",
+    "game_field",
+    "game_jacobian",
+    "consensus_penalty",
+    "input_gradient_norm2",
+    "instance_noise_std",
     "GradientIdentity",
     "MinimaxBound",
     "generator_gradient",
