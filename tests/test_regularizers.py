@@ -156,3 +156,44 @@ def test_regularisers_off_leave_runs_unchanged_and_on_change_them():
     for kw in (dict(r1=1.0), dict(r2=1.0), dict(consensus=0.5), dict(instance_noise=0.3)):
         other = _run(steps=20, exact=False, **kw)
         assert not torch.equal(base.D.body[0].weight, other.D.body[0].weight), kw
+
+
+def test_train_draws_instance_noise_and_applies_r1_as_documented():
+    """Two iterations of train with R1 and constant instance noise equal a hand-written Algorithm 1
+    that draws from random_streams in the order of train's module docstring, bit for bit."""
+    config = gt.TrainConfig(steps=2, batch_size=8, lr_d=0.1, lr_g=0.1, momentum=0.0, r1=0.7,
+                            instance_noise=0.3, exact=False, device="cpu", seed=4)
+    p_data = gt.gaussian(0.0, 1.0)
+
+    def players():
+        G = gt.AffineGenerator(1, loc=1.0, scale=0.5)
+        return G, gt.mlp_discriminator(1, widths=(4,), generator=gt.random_streams(4).init)
+
+    G, D = players()
+    result = gt.train(p_data, G, D, config, progress=False)
+    G2, D2 = players()
+    s = gt.random_streams(4)
+    draw = gt.DataSampler(p_data)
+    opt_d = torch.optim.SGD(D2.parameters(), lr=0.1, momentum=0.0)
+    opt_g = torch.optim.SGD(G2.parameters(), lr=0.1, momentum=0.0)
+    for _ in range(2):
+        x = draw(8, s.data)
+        z = gt.sample_noise(8, 1, "gaussian", s.noise)
+        with torch.no_grad():
+            fake = G2(z)
+        x = x + 0.3 * torch.randn(x.shape, generator=s.instance)
+        fake = fake + 0.3 * torch.randn(fake.shape, generator=s.instance)
+        cost = gt.discriminator_loss(D2(x), D2(fake), "non_saturating").mean()
+        cost = cost + 0.5 * 0.7 * input_gradient_norm2(D2, x).mean()
+        opt_d.zero_grad()
+        cost.backward()
+        opt_d.step()
+        z = gt.sample_noise(8, 1, "gaussian", s.noise)
+        fake = G2(z) + 0.3 * torch.randn((8, 1), generator=s.instance)
+        cost_g = gt.generator_loss(D2(fake), "non_saturating").mean()
+        opt_g.zero_grad()
+        cost_g.backward()
+        opt_g.step()
+    for a, b in ((result.G, G2), (result.D, D2)):
+        for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
+            assert torch.equal(pa, pb)
