@@ -51,6 +51,23 @@ def test_quick_numbers_start_at_the_closed_form_and_r1_reaches_the_equilibrium(q
         assert run["distance"][-1] < 0.15
 
 
+def test_r1_and_r2_push_the_rotational_eigenvalues_left(quick):
+    """R1/R2 subtract gamma times a positive semi-definite curvature from D's block of J (in the
+    Dirac-GAN they move +-i/2 to -gamma/2 +- sqrt(gamma^2/4 - 1/4)): the complex eigenvalues (the
+    G-D rotation) of every R1 and R2 run lie further left than those of every unregularised run."""
+    _, section = quick
+    summary_rows = {
+        method: [_rotational(run["game"]) for run in section.numbers["runs"][method]]
+        for method in ("none", "r1", "r2")
+    }
+    assert max(summary_rows["r1"] + summary_rows["r2"]) < min(summary_rows["none"]) < 0
+
+
+def _rotational(game):
+    re, im = np.asarray(game["eigenvalues_real"]), np.asarray(game["eigenvalues_imag"])
+    return float(re[np.abs(im) > 1e-9].max())
+
+
 def test_bad_config_is_named():
     with pytest.raises(ValueError, match="methods"):
         NetworksConfig(methods=("none", "r3"))
