@@ -21,20 +21,22 @@ Random streams. All randomness of a run comes from :func:`random_streams` (``con
 - ``instance`` (on the device): the instance noise added to D's inputs (:mod:`gantheory.regularizers`).
 
 Within an iteration the draws are, in this order: for each of the k D steps, m * pack data points
-(``data``), then m * pack noise vectors (``noise``), then, with a gradient penalty, m uniforms
-(``penalty``), then, with instance noise, m * pack * d normals for the data and then m * pack * d
-for the fakes (``instance``, as ``torch.randn(m, pack * d)``); then m * pack noise vectors
-(``noise``) for the G step and, with instance noise, m * pack * d normals for its fakes
-(``instance``). Recording the history draws nothing; a run without instance noise never touches
-``instance``, so its numbers are those of the trainer before that stream existed.
+(``data``), then m * pack noise vectors (``noise``), then, with instance noise, m * pack * d
+normals for the data and then m * pack * d for the fakes (``instance``, each as
+``torch.randn(m, pack * d)``), then, with a gradient penalty, m uniforms (``penalty``); then
+m * pack noise vectors (``noise``) for the G step and, with instance noise, m * pack * d normals
+for its fakes (``instance``). Recording the history draws nothing; a run without instance noise
+never touches ``instance``, so its numbers are those of the trainer before that stream existed.
+A run is therefore reproduced member by member by anyone who makes the same calls on generators
+seeded the same way (see :func:`random_streams`).
 
 Regularisers (:mod:`gantheory.regularizers`, all off by default): R1 / R2 add (gamma / 2) times the
-minibatch mean of ||grad_x a(x)||^2 over D's data / fake inputs to D's cost (a D's logit); consensus
-adds (lambda / 2) ||v||^2 to both costs, v = (grad_G L_G, grad_D L_D) on the step's own minibatch
-(D's step: its data and noise; G's step: its noise and the data minibatch of the last D step), the
-costs being those of ``loss`` without penalties; instance noise replaces every input of D, data and
-fake, in both steps, by input + sigma_t * eps (the penalties are taken at these noisy inputs). A run is therefore reproduced member by member by anyone who makes the same calls
-on generators seeded the same way (see :func:`random_streams`).
+minibatch mean of ||grad_x a(x)||^2 over D's data / fake inputs to D's cost (a: D's logit);
+consensus adds (lambda / 2) ||v||^2 to both costs, v = (grad_G L_G, grad_D L_D) on the step's own
+minibatch (D's step: its data and noise; G's step: its noise and the data minibatch of the last D
+step), the costs being those of ``loss`` without penalties; instance noise replaces every input of
+D, data and fake, in both steps, by input + sigma_t * eps (the penalties are taken at these noisy
+inputs), sigma_t annealed linearly (:func:`gantheory.instance_noise_std`).
 """
 
 from __future__ import annotations
@@ -587,30 +589,35 @@ def _d_step(
     optimizer: torch.optim.Optimizer,
     x: Tensor,
     z: Tensor,
-    config: TrainConfig,
-    streams: RandomStreams,
-    sigma: float,
+    loss: str,
+    penalty: float,
+    penalty_generator: torch.Generator,
+    *,
+    r1: float = 0.0,
+    r2: float = 0.0,
+    consensus: float = 0.0,
+    sigma: float = 0.0,
+    instance_generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One descent step on D's cost (with its penalties and regularisers); returns (mean cost,
     real logits, D's data input (x, plus instance noise when sigma > 0)), all detached."""
-    m, loss, consensus = x.shape[0], config.loss, config.consensus
+    m = x.shape[0]
     if consensus > 0:
         fake = G(z).reshape(m, -1)
     else:
         with torch.no_grad():
             fake = G(z).reshape(m, -1)
     if sigma > 0:
-        x = x + sigma * torch.randn(x.shape, generator=streams.instance, device=x.device)
-        fake = fake + sigma * torch.randn(fake.shape, generator=streams.instance, device=x.device)
+        x = x + sigma * torch.randn(x.shape, generator=instance_generator, device=x.device)
+        fake = fake + sigma * torch.randn(fake.shape, generator=instance_generator, device=x.device)
     a_real, a_fake = D(x), D(fake)
     cost = discriminator_loss(a_real, a_fake, loss).mean()
-    if config.gradient_penalty > 0:
-        gp = _gradient_penalty(D, x, fake, generator=streams.penalty).mean()
-        cost = cost + config.gradient_penalty * gp
-    if config.r1 > 0:
-        cost = cost + 0.5 * config.r1 * input_gradient_norm2(D, x).mean()
-    if config.r2 > 0:
-        cost = cost + 0.5 * config.r2 * input_gradient_norm2(D, fake).mean()
+    if penalty > 0:
+        cost = cost + penalty * _gradient_penalty(D, x, fake, generator=penalty_generator).mean()
+    if r1 > 0:
+        cost = cost + 0.5 * r1 * input_gradient_norm2(D, x).mean()
+    if r2 > 0:
+        cost = cost + 0.5 * r2 * input_gradient_norm2(D, fake).mean()
     d_params = list(D.parameters())
     if consensus > 0:
         plain = discriminator_loss(a_real, a_fake, loss).mean()
@@ -862,7 +869,7 @@ def train(
     if start == 0 and not history.step:
         history.append(step=0, **(_exact_row(p_data, G, D, config.exact_method) if exact else {}))
     every_ckpt = config.checkpoint_every or config.record_every
-    loss = config.loss
+    loss, penalty = config.loss, float(config.gradient_penalty)
     bar = tqdm(total=config.steps, initial=start, disable=None if progress else True, desc="GAN")
     try:
         for step in range(start + 1, config.steps + 1):
@@ -878,7 +885,11 @@ def train(
             for i in range(config.k):
                 x = draw_data(m * pack, streams.data).reshape(m, pack * d)
                 z = sample_noise(m * pack, noise_dim, config.noise, streams.noise, device=device)
-                cost_d, a_real, x = _d_step(D, G, opt_d, x, z, config, streams, sigma)
+                cost_d, a_real, x = _d_step(
+                    D, G, opt_d, x, z, loss, penalty, streams.penalty, r1=config.r1,
+                    r2=config.r2, consensus=config.consensus, sigma=sigma,
+                    instance_generator=streams.instance,
+                )  # fmt: skip
                 costs.append((f"D's cost (D step {i + 1} of {config.k})", cost_d))
             z = sample_noise(m * pack, noise_dim, config.noise, streams.noise, device=device)
             fake = G(z).reshape(m, pack * d)
