@@ -280,9 +280,12 @@ def test_a_diverging_member_is_frozen_and_reported_while_the_others_go_on(fast, 
     G, D = _players(SEEDS[1], kw, kw)
     with pytest.raises(gt.TrainingDiverged, match=f"step {step}"):
         gt.train(P_DATA, G, _blow_up(D), dataclasses.replace(config, seed=SEEDS[1]), progress=False)
-    # frozen at the single run's last finite state (the state after step - 1), and kept there
-    assert _max_abs_diff(ens.G.member(1), G) < 1e-5
-    assert _max_abs_diff(ens.D.member(1), D) < 1e-5 * float(max(p.detach().abs().max() for p in D.parameters()))
+    # frozen at the single run's last finite state (the state after step - 1), and kept there;
+    # that state is huge (up to ~1e22 here), so float32 summation order alone moves it by ~1e-7
+    # relative (seen between machines): compare relative to its size
+    for ens_net, single_net in ((ens.G.member(1), G), (ens.D.member(1), D)):
+        size = float(max(p.detach().abs().max() for p in single_net.parameters()))
+        assert _max_abs_diff(ens_net, single_net) < 1e-5 * max(1.0, size)
     for net in (ens.G, ens.D):  # the frozen member's parameters are finite
         assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
     for i in (0, 2):  # the others are the single runs
