@@ -38,7 +38,7 @@ samples for expectations). Everything runs in float64 with torch.func (``functio
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -61,6 +61,8 @@ class GameField:
         theta: the players' current parameters, flat: G's (n_g) then D's (n_d), float64.
         n_g, n_d: the players' parameter counts.
         names: the parameters' names in theta's order ("G.loc", "D.body.0.weight", ...).
+        parts: (theta -> v's G rows, theta -> v's D rows) when the rows separate (no
+            consensus): their Jacobians are taken apart, each through its own player's cost only.
     """
 
     field: Callable[[Tensor], Tensor]
@@ -68,6 +70,9 @@ class GameField:
     n_g: int
     n_d: int
     names: list[str]
+    parts: tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]] | None = field(
+        default=None, repr=False
+    )
 
     def __call__(self, theta: Tensor | None = None) -> Tensor:
         return self.field(self.theta if theta is None else theta)
@@ -238,11 +243,16 @@ def game_field(
             cost_d = cost_d + 0.5 * r2 * input_grad_norm2(pd, fake)
         return cost_g, cost_d
 
-    def plain_field(theta: Tensor) -> Tensor:
+    def field_g(theta: Tensor) -> Tensor:  # -grad_phi L_G
         theta_g, theta_d = theta[:n_g], theta[n_g:]
-        grad_g = torch.func.grad(lambda t: costs(t, theta_d)[0])(theta_g)
-        grad_d = torch.func.grad(lambda t: costs(theta_g, t)[1])(theta_d)
-        return -torch.cat([grad_g, grad_d])
+        return -torch.func.grad(lambda t: costs(t, theta_d)[0])(theta_g)
+
+    def field_d(theta: Tensor) -> Tensor:  # -grad_psi L_D
+        theta_g, theta_d = theta[:n_g], theta[n_g:]
+        return -torch.func.grad(lambda t: costs(theta_g, t)[1])(theta_d)
+
+    def plain_field(theta: Tensor) -> Tensor:
+        return torch.cat([field_g(theta), field_d(theta)])
 
     def field(theta: Tensor) -> Tensor:
         if consensus == 0:
@@ -251,7 +261,8 @@ def game_field(
         (jtv,) = pullback(v)  # J^T v = grad of ||v||^2 / 2
         return v - consensus * jtv
 
-    return GameField(field, theta0, n_g, theta0.numel() - n_g, names)
+    parts = (field_g, field_d) if consensus == 0 else None
+    return GameField(field, theta0, n_g, theta0.numel() - n_g, names, parts)
 
 
 def game_jacobian(
@@ -267,7 +278,7 @@ def game_jacobian(
     instance_noise: float = 0.0,
     generator: torch.Generator | None = None,
     step: float = 0.01,
-    chunk_size: int | None = 256,
+    chunk_size: int | None = 128,
 ) -> GameJacobian:
     """The Jacobian J = dv/dtheta of the joint gradient field (:func:`game_field`) at G's and D's
     current parameters, its eigenvalues and the spectral radius of simultaneous GD, I + h J.
@@ -297,7 +308,10 @@ def game_jacobian(
         G, D, x, z, loss=loss, r1=r1, r2=r2, consensus=consensus,
         instance_noise=instance_noise, generator=generator,
     )  # fmt: skip
-    jacobian = jacrev(game.field, chunk_size=chunk_size)(game.theta)
+    if game.parts is not None:  # G's rows through L_G only, D's through L_D only
+        jacobian = torch.cat([jacrev(part, chunk_size=chunk_size)(game.theta) for part in game.parts])
+    else:
+        jacobian = jacrev(game.field, chunk_size=chunk_size)(game.theta)
     field_norm = float(torch.linalg.vector_norm(game.field(game.theta)))
     eigenvalues = torch.linalg.eigvals(jacobian)
     eigenvalues = eigenvalues[torch.argsort(eigenvalues.real, descending=True)]
