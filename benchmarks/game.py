@@ -48,6 +48,7 @@ def main() -> None:
     x = torch.randn(args.batch, 1, generator=gen)
     z = torch.randn(args.batch, 1, generator=gen)
     G = gt.AffineGenerator(1, loc=0.3, scale=1.2)
+    gt.game_jacobian(G, gt.mlp_discriminator(1, widths=(2,)), x[:4], z[:4])  # warm-up, untimed
     print(f"batch {args.batch}, R1 gamma = 1, float64, {torch.get_num_threads()} thread(s)")
     print(f"{'params':>7} {'jacobian (s)':>13} {'eigvals (s)':>12} {'loop (s)':>10} "
           f"{'speed-up':>9} {'max |diff|':>11}")

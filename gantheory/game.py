@@ -162,9 +162,9 @@ def game_field(
 
     Raises:
         TypeError: G or D not modules, x or z not floating tensors, bad weight types.
-        ValueError: empty or non-finite samples, x and z of different lengths, an unknown loss, negative weights, G's samples
-            not of x's dimension, D not returning one logit per point, players without
-            parameters.
+        ValueError: empty or non-finite samples, x and z of different lengths, an unknown loss,
+            negative weights, G's samples not of x's dimension, D not returning one logit per
+            point, players without parameters.
     """
     for name, player in (("G", G), ("D", D)):
         if not isinstance(player, nn.Module):

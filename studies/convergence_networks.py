@@ -49,7 +49,7 @@ class NetworksConfig:
     g_loc: float = 1.5  # G starts at N(g_loc, g_scale^2): JSD ~ 0.3 nats from p_data
     g_scale: float = 0.5
     d_widths: tuple[int, ...] = (16,)  # MLP D, tanh (smooth, so R1/R2 have second derivatives)
-    loss: str = "non_saturating"
+    loss: gt.GeneratorLoss = "non_saturating"  # G's cost (D's goes with it), gantheory.losses
     steps: int = 1500  # Algorithm 1 iterations (k = 1)
     batch_size: int = 64
     lr: float = 0.1  # plain SGD (momentum 0), both players: the h of simultaneous GD
