@@ -1,14 +1,14 @@
-"""Wall time of the game's Jacobian (gantheory.game_jacobian) against a loop of autograd calls.
+"""Wall time of the game's Jacobian (gantheory.game_jacobian) against two baselines.
 
 For a 1D GAN with an affine G (2 parameters) and MLP discriminators of growing width (``--widths``,
 two hidden tanh layers), on fixed samples of ``--batch`` points, with R1 (gamma = 1) so that the
-field holds second derivatives in x: ours builds the whole (n x n) Jacobian of the joint field by
-``torch.func.jacrev`` (vectorised vector-Jacobian products, float64); the baseline, in the same
-process on the same field and samples, evaluates v(theta) once with the graph kept and then calls
-``torch.autograd.grad`` once per row (n backward passes). Both give the same matrix (the last
-column: max |ours - baseline|). Eigenvalues by ``torch.linalg.eigvals`` (LAPACK geev), timed
-apart. Each figure is the median of ``--repeat`` runs; the baseline is skipped above
-``--max-baseline`` parameters (it grows as n times one backward pass).
+field holds second derivatives in x. Ours (``game_jacobian``) builds the graph of v(theta) once
+and takes one backward pass per row of J. The baselines, in the same process on the same field
+(:func:`gantheory.game_field`) and samples: ``torch.func.jacrev`` (the n vector-Jacobian products
+vectorised by vmap, in chunks of 128) and central finite differences (2n evaluations of v, step
+1e-6; it is approximate: its max |error| is printed). Eigenvalues by ``torch.linalg.eigvals``
+(LAPACK geev), timed apart. Each figure is the median of ``--repeat`` runs; the baselines are
+skipped above ``--max-baseline`` parameters.
 
 Usage::
 
@@ -22,16 +22,19 @@ import statistics
 import time
 
 import torch
+from torch.func import jacrev
 
 import gantheory as gt
 from gantheory.game import game_field
 
 
-def loop_of_autograd(field: gt.GameField) -> torch.Tensor:
-    theta = field.theta.clone().requires_grad_(True)
-    v = field(theta)
-    rows = [torch.autograd.grad(v[i], theta, retain_graph=True)[0] for i in range(v.numel())]
-    return torch.stack(rows)
+def finite_differences(field: gt.GameField, eps: float = 1e-6) -> torch.Tensor:
+    theta, columns = field.theta, []
+    for i in range(theta.numel()):
+        e = torch.zeros_like(theta)
+        e[i] = eps
+        columns.append((field(theta + e) - field(theta - e)) / (2 * eps))
+    return torch.stack(columns, 1)
 
 
 def main() -> None:
@@ -50,12 +53,13 @@ def main() -> None:
     G = gt.AffineGenerator(1, loc=0.3, scale=1.2)
     gt.game_jacobian(G, gt.mlp_discriminator(1, widths=(2,)), x[:4], z[:4])  # warm-up, untimed
     print(f"batch {args.batch}, R1 gamma = 1, float64, {torch.get_num_threads()} thread(s)")
-    print(f"{'params':>7} {'jacobian (s)':>13} {'eigvals (s)':>12} {'loop (s)':>10} "
-          f"{'speed-up':>9} {'max |diff|':>11}")
+    print(f"{'params':>7} {'ours (s)':>9} {'eigvals (s)':>12} {'jacrev (s)':>11} "
+          f"{'ours vs jacrev':>15} {'diff':>8} {'fin. diff. (s)':>15} {'ours vs fd':>11} "
+          f"{'fd error':>9}")
     for width in [int(w) for w in args.widths.split(",")]:
         D = gt.mlp_discriminator(1, widths=(width, width), activation="tanh",
                                  generator=torch.Generator().manual_seed(width))
-        ours, eig, base = [], [], []
+        ours, eig, rev, fd = [], [], [], []
         for _ in range(args.repeat):
             start = time.perf_counter()
             game = gt.game_jacobian(G, D, x, z, r1=1.0)
@@ -67,16 +71,20 @@ def main() -> None:
             if n <= args.max_baseline:
                 field = game_field(G, D, x, z, r1=1.0)
                 start = time.perf_counter()
-                J = loop_of_autograd(field)
-                base.append(time.perf_counter() - start)
+                J_rev = jacrev(field.field, chunk_size=128)(field.theta)
+                rev.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                J_fd = finite_differences(field)
+                fd.append(time.perf_counter() - start)
         t_ours, t_eig = statistics.median(ours), statistics.median(eig)
-        if base:
-            t_base = statistics.median(base)
-            diff = float((J - game.jacobian).abs().max())
-            tail = f"{t_base:>10.2f} {t_base / t_ours:>9.1f} {diff:>11.1e}"
-        else:
-            tail = f"{'-':>10} {'-':>9} {'-':>11}"
-        print(f"{n:>7} {t_ours:>13.2f} {t_eig:>12.2f} {tail}", flush=True)
+        row = f"{n:>7} {t_ours:>9.2f} {t_eig:>12.2f}"
+        if rev:
+            t_rev, t_fd = statistics.median(rev), statistics.median(fd)
+            diff = float((J_rev - game.jacobian).abs().max())
+            fd_err = float((J_fd - game.jacobian).abs().max())
+            row += (f" {t_rev:>11.2f} {t_rev / t_ours:>15.1f} {diff:>8.0e} {t_fd:>15.2f}"
+                    f" {t_fd / t_ours:>11.1f} {fd_err:>9.0e}")
+        print(row, flush=True)
 
 
 if __name__ == "__main__":
