@@ -2,13 +2,14 @@
 
 For a 1D GAN with an affine G (2 parameters) and MLP discriminators of growing width (``--widths``,
 two hidden tanh layers), on fixed samples of ``--batch`` points, with R1 (gamma = 1) so that the
-field holds second derivatives in x. Ours (``game_jacobian``) builds the graph of v(theta) once
-and takes one backward pass per row of J. The baselines, in the same process on the same field
-(:func:`gantheory.game_field`) and samples: ``torch.func.jacrev`` (the n vector-Jacobian products
-vectorised by vmap, in chunks of 128) and central finite differences (2n evaluations of v, step
-1e-6; it is approximate: its max |error| is printed). Eigenvalues by ``torch.linalg.eigvals``
-(LAPACK geev), timed apart. Each figure is the median of ``--repeat`` runs; the baselines are
-skipped above ``--max-baseline`` parameters.
+field holds second derivatives in x. Ours (``game_jacobian``): ``torch.func.jacrev``, the n
+vector-Jacobian products vectorised by vmap in chunks. The baselines, in the same process on the
+same field (:func:`gantheory.game_field`) and samples: a loop of autograd (the graph of v(theta)
+built once, then one ``torch.autograd.grad`` backward pass per row) and central finite
+differences (2n evaluations of v, step 1e-6; approximate: its max |error| is printed). Eigenvalues by ``torch.linalg.eigvals``
+(LAPACK geev), timed apart. Ours and the loop run once untimed at each size first (the first
+Jacobian of a size pays about twice: allocations). Each figure is the median of ``--repeat`` runs;
+finite differences are skipped above ``--max-baseline`` parameters.
 
 Usage::
 
@@ -22,10 +23,16 @@ import statistics
 import time
 
 import torch
-from torch.func import jacrev
 
 import gantheory as gt
 from gantheory.game import game_field
+
+
+def loop_of_autograd(field: gt.GameField) -> torch.Tensor:
+    theta = field.theta.clone().requires_grad_(True)
+    v = field(theta)
+    rows = [torch.autograd.grad(v[i], theta, retain_graph=True)[0] for i in range(v.numel())]
+    return torch.stack(rows)
 
 
 def finite_differences(field: gt.GameField, eps: float = 1e-6) -> torch.Tensor:
@@ -43,7 +50,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--max-baseline", type=int, default=1500)
+    parser.add_argument("--max-baseline", type=int, default=1500)  # finite differences
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -53,13 +60,17 @@ def main() -> None:
     G = gt.AffineGenerator(1, loc=0.3, scale=1.2)
     gt.game_jacobian(G, gt.mlp_discriminator(1, widths=(2,)), x[:4], z[:4])  # warm-up, untimed
     print(f"batch {args.batch}, R1 gamma = 1, float64, {torch.get_num_threads()} thread(s)")
-    print(f"{'params':>7} {'ours (s)':>9} {'eigvals (s)':>12} {'jacrev (s)':>11} "
-          f"{'ours vs jacrev':>15} {'diff':>8} {'fin. diff. (s)':>15} {'ours vs fd':>11} "
+    print(f"{'params':>7} {'ours (s)':>9} {'eigvals (s)':>12} {'loop (s)':>11} "
+          f"{'loop / ours':>15} {'diff':>8} {'fin. diff. (s)':>15} {'fd / ours':>11} "
           f"{'fd error':>9}")
     for width in [int(w) for w in args.widths.split(",")]:
         D = gt.mlp_discriminator(1, widths=(width, width), activation="tanh",
                                  generator=torch.Generator().manual_seed(width))
-        ours, eig, rev, fd = [], [], [], []
+        ours, eig, loop, fd = [], [], [], []
+        field = game_field(G, D, x, z, r1=1.0)
+        # untimed warm-up of both at this size: the first Jacobian of a size pays ~2x (allocation)
+        gt.game_jacobian(G, D, x, z, r1=1.0)
+        loop_of_autograd(field)
         for _ in range(args.repeat):
             start = time.perf_counter()
             game = gt.game_jacobian(G, D, x, z, r1=1.0)
@@ -68,22 +79,22 @@ def main() -> None:
             torch.linalg.eigvals(game.jacobian)
             eig.append(time.perf_counter() - start)
             n = game.n_g + game.n_d
+            start = time.perf_counter()
+            J_loop = loop_of_autograd(field)
+            loop.append(time.perf_counter() - start)
             if n <= args.max_baseline:
-                field = game_field(G, D, x, z, r1=1.0)
-                start = time.perf_counter()
-                J_rev = jacrev(field.field, chunk_size=128)(field.theta)
-                rev.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 J_fd = finite_differences(field)
                 fd.append(time.perf_counter() - start)
         t_ours, t_eig = statistics.median(ours), statistics.median(eig)
-        row = f"{n:>7} {t_ours:>9.2f} {t_eig:>12.2f}"
-        if rev:
-            t_rev, t_fd = statistics.median(rev), statistics.median(fd)
-            diff = float((J_rev - game.jacobian).abs().max())
+        t_loop = statistics.median(loop)
+        diff = float((J_loop - game.jacobian).abs().max())
+        row = (f"{n:>7} {t_ours:>9.2f} {t_eig:>12.2f} {t_loop:>11.2f} {t_loop / t_ours:>15.1f}"
+               f" {diff:>8.0e}")
+        if fd:
+            t_fd = statistics.median(fd)
             fd_err = float((J_fd - game.jacobian).abs().max())
-            row += (f" {t_rev:>11.2f} {t_rev / t_ours:>15.1f} {diff:>8.0e} {t_fd:>15.2f}"
-                    f" {t_fd / t_ours:>11.1f} {fd_err:>9.0e}")
+            row += f" {t_fd:>15.2f} {t_fd / t_ours:>11.1f} {fd_err:>9.0e}"
         print(row, flush=True)
 
 
