@@ -69,6 +69,7 @@ from gantheory.fits import (
     Optimum,
     fit,
 )
+from gantheory.game import GameField, GameJacobian, game_field, game_jacobian
 from gantheory.losses import (
     GENERATOR_LOSSES,
     GeneratorLoss,
@@ -99,6 +100,7 @@ from gantheory.models import (
 )
 from gantheory.modes import ModeCoverage, mahalanobis_to_modes, mode_coverage
 from gantheory.record import TrainingRecorder, frame_steps
+from gantheory.regularizers import consensus_penalty, input_gradient_norm2, instance_noise_std
 from gantheory.saturation import (
     GradientIdentity,
     MinimaxBound,
@@ -145,6 +147,13 @@ __all__ = [
     "spectral_radius",
     "stability_bound",
     "trajectory",
+    "GameField",
+    "GameJacobian",
+    "game_field",
+    "game_jacobian",
+    "consensus_penalty",
+    "input_gradient_norm2",
+    "instance_noise_std",
     "GradientIdentity",
     "MinimaxBound",
     "generator_gradient",

@@ -19,7 +19,8 @@ gradients summed as two halves, as autograd adds the gradients of two calls; the
 only D's input gradient, not D's parameter gradients; layers of at most ``_NARROW`` outputs
 (G's last, D's last) run transposed, y^T = b^T + W^T h^T, where the batched product is far
 faster; SGD steps with PyTorch's fused kernel on the CPU (the same numbers, bit for bit). Batch
-norm, maxout and the gradient penalty go through autograd.
+norm, maxout, the gradient penalty and the regularisers of :mod:`gantheory.regularizers` (R1, R2,
+consensus, instance noise) go through autograd.
 
 Algorithm 1 of Goodfellow et al. 2014 (arXiv:1406.2661) per member; PacGAN packing (Lin et al.
 2018, arXiv:1712.04086) through ``config.pack``. This is the setup of the many-seed mode-collapse
@@ -51,7 +52,9 @@ from gantheory.losses import (
     generator_loss_grad,
 )
 from gantheory.models import MLPDiscriminator, MLPGenerator
+from gantheory.regularizers import consensus_penalty, input_gradient_norm2, instance_noise_std
 from gantheory.train import (
+    _REGULARIZERS,
     DataSampler,
     TrainConfig,
     TrainingDiverged,
@@ -59,6 +62,7 @@ from gantheory.train import (
     _checkpoint_path,
     _likely_causes,
     _optimizer,  # the trainer's own optimisers: SGD and Adam act elementwise, hence per member
+    _same_config,
     _Snapshot,
     random_streams,
     resolve_device,
@@ -536,7 +540,11 @@ def train_ensemble(
     D_ens.to(device=device, dtype=torch.float32)
     streams = [random_streams(s, device) for s in seeds]
     plain_g, plain_d = _plain_layers(G_ens), _plain_layers(D_ens)
-    fast = config.gradient_penalty == 0 and plain_g is not None and plain_d is not None
+    regularised = any(getattr(config, name) > 0 for name in _REGULARIZERS)
+    fast = (
+        config.gradient_penalty == 0 and not regularised
+        and plain_g is not None and plain_d is not None
+    )  # fmt: skip
     fused = fast and device.type == "cpu"
     opt_d = _optimizer(D_ens.parameters(), config.optimizer, config.lr_d, config.momentum, config.betas, fused=fused)
     g_params = list(G_ens.parameters())
@@ -548,7 +556,7 @@ def train_ensemble(
     _check_callback(callback)
     if path is not None and path.exists():
         state = load_checkpoint(path)
-        if dict(state["config"], steps=config.steps) != config.to_dict() or state["seeds"] != seeds:
+        if not _same_config(state["config"], config) or state["seeds"] != seeds:
             raise ValueError(f"checkpoint {str(path)!r} was saved with another config or seeds")
         G_ens.load_state_dict(state["G"])
         D_ens.load_state_dict(state["D"])
@@ -642,6 +650,12 @@ def train_ensemble(
                 torch.rand(row.shape, generator=st.noise, out=row)
         return buf if config.noise == "gaussian" else buf.mul_(2.0).sub_(1.0)
 
+    def instance(sigma: float, shape: tuple[int, ...]) -> Tensor:
+        # member s's sigma * torch.randn(shape) from its own ``instance`` stream, as train draws
+        return sigma * torch.stack([
+            torch.randn(shape, generator=st.instance, device=device) for st in streams
+        ])  # fmt: skip
+
     every_ckpt = config.checkpoint_every or config.record_every
     bar = tqdm(total=config.steps, initial=start, disable=None if progress else True, desc="GANs")
     try:
@@ -686,27 +700,53 @@ def train_ensemble(
                     g_net.backward(g_outs, grad_x.reshape(S, m * pack, d), "g",  # type: ignore[union-attr]
                                    weights=True, inputs=False)
             else:
+                sigma = instance_noise_std(
+                    config.instance_noise, config.instance_noise_final, step, config.steps
+                )
+                consensus = config.consensus
+                d_params = list(D_ens.parameters())
                 for _ in range(config.k):
                     x = torch.stack(
                         [draw_data(m * pack, st.data) for st in streams]
                     ).reshape(S, m, -1)
                     z = noise()
-                    with torch.no_grad():
+                    with torch.set_grad_enabled(consensus > 0):
                         fake = G_ens(z).reshape(S, m, -1)
+                    if sigma > 0:
+                        x = x + instance(sigma, tuple(x.shape[1:]))
+                        fake = fake + instance(sigma, tuple(fake.shape[1:]))
                     a_real, a_fake = D_ens(x), D_ens(fake)
                     cost_d = discriminator_loss(a_real, a_fake, loss).mean(1)
                     flags += [finite_rows(a_real), finite_rows(a_fake), finite_rows(cost_d)]
+                    plain_d = cost_d
                     if penalty > 0:
                         eps = torch.stack([
                             torch.rand((m, 1), generator=st.penalty, device=device)
                             for st in streams
                         ])  # fmt: skip
                         cost_d = cost_d + penalty * _gradient_penalty(D_ens, x, fake, eps).mean(1)
+                    if config.r1 > 0:
+                        cost_d = cost_d + 0.5 * config.r1 * input_gradient_norm2(D_ens, x).mean(1)
+                    if config.r2 > 0:
+                        cost_d = cost_d + 0.5 * config.r2 * input_gradient_norm2(D_ens, fake).mean(1)
+                    if consensus > 0:
+                        plain_g = generator_loss(a_fake, loss).mean(1)
+                        cost_d = cost_d + consensus * consensus_penalty(
+                            plain_g.sum(), plain_d.sum(), g_params, d_params, members=S
+                        )
                     opt_d.zero_grad(set_to_none=True)
-                    cost_d.sum().backward()
+                    cost_d.sum().backward(inputs=d_params if consensus > 0 else None)
                     opt_d.step()
-                a_fake = D_ens(G_ens(noise()).reshape(S, m, -1))
+                fake = G_ens(noise()).reshape(S, m, -1)
+                if sigma > 0:
+                    fake = fake + instance(sigma, tuple(fake.shape[1:]))
+                a_fake = D_ens(fake)
                 cost_g = generator_loss(a_fake, loss).mean(1)
+                if consensus > 0:  # as train: G's noise, the last D step's data minibatch
+                    plain_d = discriminator_loss(D_ens(x), a_fake, loss).mean(1)
+                    cost_g = cost_g + consensus * consensus_penalty(
+                        cost_g.sum(), plain_d.sum(), g_params, d_params, members=S
+                    )
                 flags += [finite_rows(a_fake), finite_rows(cost_g)]
                 opt_g.zero_grad(set_to_none=True)
                 # gradients for G only: train also fills D's, which its next D step discards

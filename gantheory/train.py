@@ -17,13 +17,26 @@ Random streams. All randomness of a run comes from :func:`random_streams` (``con
 - ``init`` (CPU): free for building G and D before training (the trainer does not use it);
 - ``data`` (on the device): every data minibatch, through :class:`DataSampler`;
 - ``noise`` (on the device): every noise minibatch, through :func:`sample_noise`;
-- ``penalty`` (on the device): the interpolation weights of the gradient penalty.
+- ``penalty`` (on the device): the interpolation weights of the gradient penalty;
+- ``instance`` (on the device): the instance noise added to D's inputs (:mod:`gantheory.regularizers`).
 
 Within an iteration the draws are, in this order: for each of the k D steps, m * pack data points
-(``data``), then m * pack noise vectors (``noise``), then, with a gradient penalty, m uniforms
-(``penalty``); then m * pack noise vectors (``noise``) for the G step. Recording the history
-draws nothing. A run is therefore reproduced member by member by anyone who makes the same calls
-on generators seeded the same way (see :func:`random_streams`).
+(``data``), then m * pack noise vectors (``noise``), then, with instance noise, m * pack * d
+normals for the data and then m * pack * d for the fakes (``instance``, each as
+``torch.randn(m, pack * d)``), then, with a gradient penalty, m uniforms (``penalty``); then
+m * pack noise vectors (``noise``) for the G step and, with instance noise, m * pack * d normals
+for its fakes (``instance``). Recording the history draws nothing; a run without instance noise
+never touches ``instance``, so its numbers are those of the trainer before that stream existed.
+A run is therefore reproduced member by member by anyone who makes the same calls on generators
+seeded the same way (see :func:`random_streams`).
+
+Regularisers (:mod:`gantheory.regularizers`, all off by default): R1 / R2 add (gamma / 2) times the
+minibatch mean of ||grad_x a(x)||^2 over D's data / fake inputs to D's cost (a: D's logit);
+consensus adds (lambda / 2) ||v||^2 to both costs, v = (grad_G L_G, grad_D L_D) on the step's own
+minibatch (D's step: its data and noise; G's step: its noise and the data minibatch of the last D
+step), the costs being those of ``loss`` without penalties; instance noise replaces every input of
+D, data and fake, in both steps, by input + sigma_t * eps (the penalties are taken at these noisy
+inputs), sigma_t annealed linearly (:func:`gantheory.instance_noise_std`).
 """
 
 from __future__ import annotations
@@ -46,6 +59,12 @@ from gantheory.distributions import as_gaussian_mixture
 from gantheory.io import load_checkpoint, save_checkpoint
 from gantheory.losses import GENERATOR_LOSSES, GeneratorLoss, discriminator_loss, generator_loss
 from gantheory.losses import gradient_penalty as _gradient_penalty
+from gantheory.regularizers import (
+    _check_weight,
+    consensus_penalty,
+    input_gradient_norm2,
+    instance_noise_std,
+)
 
 __all__ = [
     "Optimizer",
@@ -66,7 +85,8 @@ __all__ = [
 Optimizer = Literal["sgd", "adam"]
 Noise = Literal["gaussian", "uniform"]
 ExactMethod = Literal["auto", "grid"]
-_STREAMS = ("init", "data", "noise", "penalty")
+_STREAMS = ("init", "data", "noise", "penalty", "instance")
+_REGULARIZERS = ("r1", "r2", "consensus", "instance_noise")
 
 
 @dataclass
@@ -90,6 +110,15 @@ class TrainConfig:
         noise_dim: dimension of z; None takes ``G.noise_dim``.
         gradient_penalty: weight lambda of the gradient penalty added to D's cost (0: none;
             Gulrajani et al. 2017 use 10 with the "wasserstein" loss).
+        r1: gamma of the R1 penalty (gamma / 2) E_{p_data} ||grad_x a(x)||^2 on D's logit a,
+            added to D's cost (Mescheder et al. 2018, arXiv:1801.04406; 0: none).
+        r2: gamma of the R2 penalty (gamma / 2) E_{p_g} ||grad_x a(x)||^2 (0: none).
+        consensus: lambda of consensus optimisation: both costs get + (lambda / 2) ||v||^2, v
+            the joint gradient field (Mescheder et al. 2017, arXiv:1705.10461; 0: none).
+        instance_noise: sigma of the Gaussian instance noise added to D's inputs, real and fake
+            (Sonderby et al. 2016, arXiv:1610.04490; 0: none).
+        instance_noise_final: the value sigma_t anneals to, linearly: at iteration t (1-based)
+            sigma_t = sigma + (final - sigma) (t - 1) / steps; None: constant sigma.
         pack: PacGAN packing, D judges ``pack`` samples at once (Lin et al. 2018,
             arXiv:1712.04086); m * pack samples are drawn per minibatch.
         record_every: record the history every this many iterations (and at the last).
@@ -118,6 +147,11 @@ class TrainConfig:
     noise: Noise = "gaussian"
     noise_dim: int | None = None
     gradient_penalty: float = 0.0
+    r1: float = 0.0
+    r2: float = 0.0
+    consensus: float = 0.0
+    instance_noise: float = 0.0
+    instance_noise_final: float | None = None
     pack: int = 1
     record_every: int = 100
     exact: bool = True
@@ -170,6 +204,10 @@ class TrainConfig:
             raise ValueError(
                 f"gradient_penalty must be finite and >= 0, got {self.gradient_penalty!r}"
             )
+        for name in _REGULARIZERS:
+            _check_weight(name, getattr(self, name))
+        if self.instance_noise_final is not None:
+            _check_weight("instance_noise_final", self.instance_noise_final)
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int):
             raise TypeError("checkpoint_every must be an int")
         if self.checkpoint_every < 0:
@@ -220,13 +258,15 @@ class RandomStreams:
     data: torch.Generator
     noise: torch.Generator
     penalty: torch.Generator
+    instance: torch.Generator
 
     def get_state(self) -> dict[str, Tensor]:
         return {name: getattr(self, name).get_state() for name in _STREAMS}
 
     def set_state(self, state: dict[str, Tensor]) -> None:
-        for name in _STREAMS:
-            getattr(self, name).set_state(state[name])
+        for name in _STREAMS:  # a stream a checkpoint lacks (saved before it existed) stays fresh
+            if name in state:
+                getattr(self, name).set_state(state[name])
 
 
 def _stream_seed(seed: int, purpose: int) -> int:
@@ -237,7 +277,7 @@ def _stream_seed(seed: int, purpose: int) -> int:
 def random_streams(seed: int, device: str | torch.device = "cpu") -> RandomStreams:
     """The independent random streams of a run seeded by ``seed``.
 
-    Stream i (init = 0, data = 1, noise = 2, penalty = 3) is a ``torch.Generator`` seeded with
+    Stream i (init = 0, data = 1, noise = 2, penalty = 3, instance = 4) is a ``torch.Generator`` seeded with
     ``(w0 << 31) ^ w1``, where (w0, w1) = ``numpy.random.SeedSequence([seed, i])
     .generate_state(2, numpy.uint32)``. ``init`` lives on the CPU (networks are built there);
     the others on ``device``, where the minibatches are drawn.
@@ -552,19 +592,41 @@ def _d_step(
     loss: str,
     penalty: float,
     penalty_generator: torch.Generator,
-) -> tuple[Tensor, Tensor]:
-    """One descent step on D's cost; returns (mean cost, real logits), both detached."""
+    *,
+    r1: float = 0.0,
+    r2: float = 0.0,
+    consensus: float = 0.0,
+    sigma: float = 0.0,
+    instance_generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One descent step on D's cost (with its penalties and regularisers); returns (mean cost,
+    real logits, D's data input (x, plus instance noise when sigma > 0)), all detached."""
     m = x.shape[0]
-    with torch.no_grad():
+    if consensus > 0:
         fake = G(z).reshape(m, -1)
+    else:
+        with torch.no_grad():
+            fake = G(z).reshape(m, -1)
+    if sigma > 0:
+        x = x + sigma * torch.randn(x.shape, generator=instance_generator, device=x.device)
+        fake = fake + sigma * torch.randn(fake.shape, generator=instance_generator, device=x.device)
     a_real, a_fake = D(x), D(fake)
     cost = discriminator_loss(a_real, a_fake, loss).mean()
     if penalty > 0:
         cost = cost + penalty * _gradient_penalty(D, x, fake, generator=penalty_generator).mean()
+    if r1 > 0:
+        cost = cost + 0.5 * r1 * input_gradient_norm2(D, x).mean()
+    if r2 > 0:
+        cost = cost + 0.5 * r2 * input_gradient_norm2(D, fake).mean()
+    d_params = list(D.parameters())
+    if consensus > 0:
+        plain = discriminator_loss(a_real, a_fake, loss).mean()
+        cost_g = generator_loss(a_fake, loss).mean()
+        cost = cost + consensus * consensus_penalty(cost_g, plain, list(G.parameters()), d_params)
     optimizer.zero_grad(set_to_none=True)
-    cost.backward()
+    cost.backward(inputs=d_params if consensus > 0 else None)
     optimizer.step()
-    return cost.detach(), a_real.detach()
+    return cost.detach(), a_real.detach(), x.detach()
 
 
 def _grad_norm(module: nn.Module) -> float:
@@ -645,6 +707,14 @@ def _checkpoint_path(checkpoint: str | os.PathLike[str] | None) -> Path | None:
                 raise ValueError(f"checkpoint {str(path)!r}: {str(parent)!r} is not a directory")
             break
     return path
+
+
+def _same_config(saved: dict[str, Any], config: TrainConfig) -> bool:
+    """A checkpoint's config equals ``config`` up to ``steps``; fields a checkpoint lacks (saved
+    before they existed: the regularisers) count as their defaults."""
+    new = (*_REGULARIZERS, "instance_noise_final")
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in new}
+    return {**defaults, **saved, "steps": config.steps} == config.to_dict()
 
 
 def _check_players(G: object, D: object) -> None:
@@ -748,8 +818,7 @@ def train(
     path = _checkpoint_path(checkpoint)
     if path is not None and path.exists():
         state = load_checkpoint(path)
-        saved = dict(state["config"], steps=config.steps)
-        if saved != config.to_dict():
+        if not _same_config(state["config"], config):
             raise ValueError(
                 f"checkpoint {str(path)!r} was saved with another config: {state['config']}"
             )
@@ -810,14 +879,29 @@ def train(
                     for group in opt.param_groups:
                         group["lr"] = lr * factor
             costs: list[tuple[str, Tensor]] = []
+            sigma = instance_noise_std(
+                config.instance_noise, config.instance_noise_final, step, config.steps
+            )
             for i in range(config.k):
                 x = draw_data(m * pack, streams.data).reshape(m, pack * d)
                 z = sample_noise(m * pack, noise_dim, config.noise, streams.noise, device=device)
-                cost_d, a_real = _d_step(D, G, opt_d, x, z, loss, penalty, streams.penalty)
+                cost_d, a_real, x = _d_step(
+                    D, G, opt_d, x, z, loss, penalty, streams.penalty, r1=config.r1,
+                    r2=config.r2, consensus=config.consensus, sigma=sigma,
+                    instance_generator=streams.instance,
+                )  # fmt: skip
                 costs.append((f"D's cost (D step {i + 1} of {config.k})", cost_d))
             z = sample_noise(m * pack, noise_dim, config.noise, streams.noise, device=device)
-            a_fake = D(G(z).reshape(m, pack * d))
+            fake = G(z).reshape(m, pack * d)
+            if sigma > 0:
+                fake = fake + sigma * torch.randn(fake.shape, generator=streams.instance, device=device)
+            a_fake = D(fake)
             cost_g = generator_loss(a_fake, loss).mean()
+            if config.consensus > 0:  # v on G's noise and the last D step's data minibatch
+                plain_d = discriminator_loss(D(x), a_fake, loss).mean()
+                cost_g = cost_g + config.consensus * consensus_penalty(
+                    cost_g, plain_d, list(G.parameters()), list(D.parameters())
+                )
             costs.append(("G's cost", cost_g.detach()))
             opt_g.zero_grad(set_to_none=True)
             cost_g.backward()
