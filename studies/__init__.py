@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["STUDIES", "Report", "check_config"]
+__all__ = ["STUDIES", "Report", "Section", "check_config"]
 
 #: study name (as typed on the command line) -> module under ``studies``
 STUDIES: dict[str, str] = {
@@ -54,6 +54,17 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+@dataclass
+class Section:
+    """One part of a study made of several (figures, tables, notes and the numbers behind them),
+    which its ``run`` concatenates into the :class:`Report` and numbers.json."""
+
+    figures: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    numbers: dict[str, object] = field(default_factory=dict)
 
 
 def check_config(

@@ -8,19 +8,21 @@ field of each variant, its Jacobian at the equilibrium and eigenvalues, the iter
 both integrators, their spectral radii, and trajectories.
 
 The study is a list of sections, each a function that returns its figures, tables, notes and
-numbers (:class:`_Section`); :func:`run` concatenates them. The sections now: (a) phase
+numbers (:class:`studies.Section`); :func:`run` concatenates them. The sections now: (a) phase
 portraits, one panel per variant (streamlines of v with a simultaneous and an alternating GD
 trajectory, as in the Dirac-GAN figure of Mescheder et al. 2018 and their GAN_stability code);
 (a') the spectral radius of both iterations against the step size h, with the stability bounds;
 (b) the table of eigenvalues, spectral radius, verdict and measured distance for every variant,
-step size and integrator. A section on real networks (eigenvalues of trained small GANs) is to be
-added as one more such function.
+step size and integrator; (c) real networks (:mod:`studies.convergence_networks`): a small GAN
+with a known equilibrium trained under each regulariser of :mod:`gantheory.regularizers` over
+several seeds (exact JSD and distance to the equilibrium along training, mean ± s.e.), and the
+eigenvalues of the Jacobian of its joint gradient field at the end (:func:`gantheory.game_jacobian`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +30,13 @@ import torch
 
 import gantheory as gt
 from gantheory.dirac import CONVERGED_FRACTION, GROWTH_FACTOR
-from studies import Report, check_config
+from studies import Report, Section, check_config
+from studies import convergence_networks as networks
 
 SUMMARY = (
     "Which training methods converge: the Dirac-GAN (Mescheder et al. 2018), eigenvalues, "
-    "spectral radii and phase portraits of nine GAN variants"
+    "spectral radii and phase portraits of nine GAN variants; R1, R2, consensus and instance "
+    "noise on a small real GAN, with the eigenvalues of its game Jacobian"
 )
 
 VARIANT_LABELS = {
@@ -49,7 +53,10 @@ VARIANT_LABELS = {
 
 
 @dataclass
-class Config:
+class Config(networks.NetworksConfig):
+    """The Dirac-GAN's setup below; the real-network section's (``net_*``) in
+    :class:`studies.convergence_networks.NetworksConfig`."""
+
     variants: tuple[str, ...] = tuple(gt.DIRAC_VARIANTS)  # all nine of gantheory.dirac
     clip: float = 1.0  # WGAN: |ψ| <= c (Mescheder et al. 2018, Section 3)
     wgan_gp_gamma: float = 1.0  # WGAN-GP: weight γ of (γ/2)(|ψ| − 1)²
@@ -67,6 +74,7 @@ class Config:
     portrait_density: float = 1.0  # matplotlib streamplot density (streamlines per panel)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_config(
             self,
             positive=(
@@ -81,7 +89,7 @@ class Config:
 
 
 QUICK: dict[str, object] = {"step_sizes": (0.1, 1.5), "steps": 300, "portrait_steps": 300,
-                            "portrait_grid": 25, "portrait_density": 0.6}  # fmt: skip
+                            "portrait_grid": 25, "portrait_density": 0.6, **networks.QUICK}  # fmt: skip
 
 
 def _game(name: str, config: Config) -> gt.DiracGAN:
@@ -103,16 +111,6 @@ def _label(game: gt.DiracGAN) -> str:
     return VARIANT_LABELS[game.name] + (f" ({params})" if params else "")
 
 
-@dataclass
-class _Section:
-    """What one section of the study adds to the report and to numbers.json."""
-
-    figures: list[str] = field(default_factory=list)
-    tables: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    numbers: dict[str, object] = field(default_factory=dict)
-
-
 # ---------------------------------------------------------------------------------------------
 # (a) phase portraits
 
@@ -123,7 +121,7 @@ def _short_verdict(result: gt.Convergence) -> str:
     return f"{result.verdict}, ρ = {result.spectral_radius:.4f}"
 
 
-def _phase_portraits(config: Config, out: Path) -> _Section:
+def _phase_portraits(config: Config, out: Path) -> Section:
     import matplotlib.pyplot as plt
 
     from gantheory.plotting import save_figure
@@ -167,14 +165,14 @@ def _phase_portraits(config: Config, out: Path) -> _Section:
     fig.suptitle(f"Dirac-GAN: gradient field v(θ, ψ) and gradient descent with h = "
                  f"{config.portrait_h:g}, {config.portrait_steps} steps", fontsize=14)  # fmt: skip
     save_figure(fig, out / "phase_portraits.png")
-    return _Section(figures=["phase_portraits.png"], numbers={"phase_portraits": numbers})
+    return Section(figures=["phase_portraits.png"], numbers={"phase_portraits": numbers})
 
 
 # ---------------------------------------------------------------------------------------------
 # (a') the spectral radius of each iteration against the step size
 
 
-def _radius_curves(config: Config, out: Path) -> _Section:
+def _radius_curves(config: Config, out: Path) -> Section:
     import matplotlib.pyplot as plt
 
     from gantheory.plotting import save_figure
@@ -212,7 +210,7 @@ def _radius_curves(config: Config, out: Path) -> _Section:
     fig.suptitle("Dirac-GAN: spectral radius of the iteration linearised at the equilibrium "
                  "(≡: the same linearisation)", fontsize=13)  # fmt: skip
     save_figure(fig, out / "spectral_radius.png")
-    return _Section(
+    return Section(
         figures=["spectral_radius.png"],
         numbers={"spectral_radius_curves": {"h": hs.tolist(), "rho": curves}},
     )  # fmt: skip
@@ -234,7 +232,7 @@ def _bound_text(bound: dict[str, float] | None) -> str:
     return " / ".join(f"{bound[m]:.4g}" for m in gt.DIRAC_METHODS)
 
 
-def _convergence_table(config: Config) -> _Section:
+def _convergence_table(config: Config) -> Section:
     results: list[gt.Convergence] = []
     bounds: dict[str, dict[str, float] | None] = {}
     for name in config.variants:
@@ -266,7 +264,7 @@ def _convergence_table(config: Config) -> _Section:
                 f"{_bound_text(bound)} | {h:g} | " + " | ".join(cells) + " |"
             )
     notes = _table_notes(config, results, bounds)
-    return _Section(
+    return Section(
         tables=["\n".join(rows)], notes=notes,
         numbers={"table": [r.to_dict() for r in results], "stability_bounds": bounds},
     )  # fmt: skip
@@ -401,8 +399,9 @@ def _published_check(config: Config, table: list[dict[str, object]]) -> str:
 def run(
     config: Config, out: Path, *, device: str = "auto", seed: int = 0, progress: bool = True
 ) -> Report:
-    """Run the sections (the Dirac-GAN is deterministic: ``device`` and ``seed`` do not enter);
-    write phase_portraits.png and numbers.json."""
+    """Run the sections (the Dirac-GAN's are deterministic; ``device`` and ``seed`` are those of
+    the real networks' training runs, seeds ``seed``, ``seed + 1``, ...); write the figures and
+    numbers.json (with the real networks' runs also in networks.json)."""
     from gantheory.io import write_json
     from gantheory.plotting import set_theme
 
@@ -410,13 +409,14 @@ def run(
     set_theme()
     sections = [
         _phase_portraits(config, out), _radius_curves(config, out), _convergence_table(config),
+        networks.networks_section(config, out, device=device, seed=seed, progress=progress),
     ]  # fmt: skip
     numbers: dict[str, object] = {"config": asdict(config)}
     for section in sections:
         numbers.update(section.numbers)
     write_json(out / "numbers.json", numbers)
     return Report(
-        title="Which training methods for GANs converge? The Dirac-GAN",
+        title="Which training methods for GANs converge? The Dirac-GAN and small real GANs",
         figures=[f for s in sections for f in s.figures],
         tables=[t for s in sections for t in s.tables],
         published=_published_check(config, numbers["table"]),

@@ -13,14 +13,15 @@ and scatter its eigenvalues in the complex plane, as Mescheder, Nowozin & Geiger
 negative real part attract. Mescheder, Geiger & Nowozin 2018 (arXiv:1801.04406, Theorem 4.1): R1
 and R2 make the equilibrium locally asymptotically stable for small enough steps.
 
-This module is a section of the study ``gantheory run convergence`` (merged there, not registered
-in STUDIES on its own): :func:`networks_section` writes its figures into ``out``.
+This module is a section of the study ``gantheory run convergence`` (``studies/convergence.py``,
+whose Config extends :class:`NetworksConfig`; not registered in STUDIES on its own):
+:func:`networks_section` writes its figures into ``out``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import torch
 
 import gantheory as gt
 from gantheory.io import write_json
-from studies import check_config
+from studies import Section, check_config
 
 #: method -> its TrainConfig fields (weights from the config)
 METHODS = ("none", "r1", "r2", "consensus", "instance_noise")
@@ -44,88 +45,83 @@ LABELS = {
 
 @dataclass
 class NetworksConfig:
-    data_mean: float = 0.0  # p_data = N(data_mean, data_std^2): the equilibrium of G
-    data_std: float = 1.0
-    g_loc: float = 1.5  # G starts at N(g_loc, g_scale^2): JSD ~ 0.3 nats from p_data
-    g_scale: float = 0.5
-    d_widths: tuple[int, ...] = (16,)  # MLP D, tanh (smooth, so R1/R2 have second derivatives)
-    loss: gt.GeneratorLoss = "non_saturating"  # G's cost (D's goes with it), gantheory.losses
-    steps: int = 1500  # Algorithm 1 iterations (k = 1)
-    batch_size: int = 64
-    lr: float = 0.1  # plain SGD (momentum 0), both players: the h of simultaneous GD
-    record_every: int = 50
-    seeds: int = 4  # runs per method (mean +- s.e. over them)
-    r1: float = 1.0  # gamma of R1 (Mescheder et al. 2018 use 10 on images; 1 suits this scale)
-    r2: float = 1.0  # gamma of R2
-    consensus: float = 0.5  # lambda of consensus optimisation
-    instance_noise: float = 0.5  # sigma of instance noise at step 1, annealed linearly to 0
-    jacobian_samples: int = 512  # fixed samples x ~ p_data, z ~ N(0, 1) for the Jacobian
-    methods: tuple[str, ...] = METHODS
+    net_data_mean: float = 0.0  # p_data = N(data_mean, data_std^2): the equilibrium of G
+    net_data_std: float = 1.0
+    net_g_loc: float = 1.5  # G starts at N(g_loc, g_scale^2): JSD ~ 0.3 nats from p_data
+    net_g_scale: float = 0.5
+    net_d_widths: tuple[int, ...] = (16,)  # MLP D, tanh (smooth, so R1/R2 have second derivatives)
+    net_loss: gt.GeneratorLoss = "non_saturating"  # G's cost (D's goes with it), gantheory.losses
+    net_steps: int = 1500  # Algorithm 1 iterations (k = 1)
+    net_batch_size: int = 64
+    net_lr: float = 0.1  # plain SGD (momentum 0), both players: the h of simultaneous GD
+    net_record_every: int = 50
+    net_seeds: int = 4  # runs per method (mean +- s.e. over them)
+    net_r1: float = 1.0  # gamma of R1 (Mescheder et al. 2018 use 10 on images; 1 suits this scale)
+    net_r2: float = 1.0  # gamma of R2
+    net_consensus: float = 0.5  # lambda of consensus optimisation
+    net_instance_noise: float = 0.5  # sigma of instance noise at step 1, annealed linearly to 0
+    net_jacobian_samples: int = 512  # fixed samples x ~ p_data, z ~ N(0, 1) for the Jacobian
+    net_methods: tuple[str, ...] = METHODS
 
     def __post_init__(self) -> None:
         check_config(
             self,
-            positive=("data_std", "g_scale", "d_widths", "steps", "batch_size", "lr",
-                      "record_every", "seeds", "jacobian_samples"),
-            non_negative=("r1", "r2", "consensus", "instance_noise"),
-            choices={"methods": METHODS, "loss": gt.GENERATOR_LOSSES},
+            positive=("net_data_std", "net_g_scale", "net_d_widths", "net_steps",
+                      "net_batch_size", "net_lr", "net_record_every", "net_seeds",
+                      "net_jacobian_samples"),
+            non_negative=("net_r1", "net_r2", "net_consensus", "net_instance_noise"),
+            choices={"net_methods": METHODS, "net_loss": gt.GENERATOR_LOSSES},
         )  # fmt: skip
 
 
 #: overrides of a quick run (< 20 s on a CPU)
-QUICK: dict[str, object] = {"steps": 200, "seeds": 2, "record_every": 50, "jacobian_samples": 128}
-
-
-@dataclass
-class Section:
-    """What a section hands to the study: figure names (in ``out``), Markdown tables, notes and
-    the numbers behind them."""
-
-    figures: list[str] = field(default_factory=list)
-    tables: list[str] = field(default_factory=list)
-    notes: str = ""
-    numbers: dict[str, Any] = field(default_factory=dict)
+QUICK: dict[str, object] = {
+    "net_steps": 200, "net_seeds": 2, "net_record_every": 50, "net_jacobian_samples": 128,
+}
 
 
 def _regularizers(config: NetworksConfig, method: str) -> dict[str, float | None]:
     if method == "none":
         return {}
     if method == "instance_noise":
-        return {"instance_noise": config.instance_noise, "instance_noise_final": 0.0}
-    return {method: getattr(config, method)}
+        return {"instance_noise": config.net_instance_noise, "instance_noise_final": 0.0}
+    return {method: getattr(config, "net_" + method)}
 
 
 def _distance(G: gt.AffineGenerator, config: NetworksConfig) -> float:
     loc, w = float(G.loc.detach()[0]), abs(float(G.weight.detach()[0, 0]))
-    return math.hypot(loc - config.data_mean, w - config.data_std)
+    return math.hypot(loc - config.net_data_mean, w - config.net_data_std)
 
 
 def _run(config: NetworksConfig, method: str, seed: int, device: str) -> dict[str, Any]:
     """One training run and the game's Jacobian at its end."""
-    p_data = gt.gaussian(config.data_mean, config.data_std)
+    p_data = gt.gaussian(config.net_data_mean, config.net_data_std)
     streams = gt.random_streams(seed)
-    G = gt.AffineGenerator(1, loc=config.g_loc, scale=config.g_scale)
-    D = gt.mlp_discriminator(1, widths=config.d_widths, activation="tanh", generator=streams.init)
+    G = gt.AffineGenerator(1, loc=config.net_g_loc, scale=config.net_g_scale)
+    D = gt.mlp_discriminator(
+        1, widths=config.net_d_widths, activation="tanh", generator=streams.init
+    )
     reg = _regularizers(config, method)
     train_config = gt.TrainConfig(
-        steps=config.steps, batch_size=config.batch_size, loss=config.loss, lr_d=config.lr,
-        lr_g=config.lr, momentum=0.0, record_every=config.record_every, device=device, seed=seed,
+        steps=config.net_steps, batch_size=config.net_batch_size, loss=config.net_loss,
+        lr_d=config.net_lr, lr_g=config.net_lr, momentum=0.0,
+        record_every=config.net_record_every, device=device, seed=seed,
         **reg,
     )  # fmt: skip
     distance = [_distance(G, config)]
 
     def record(step: int, G_: torch.nn.Module, D_: torch.nn.Module) -> None:
-        if step % config.record_every == 0 or step == config.steps:
+        if step % config.net_record_every == 0 or step == config.net_steps:
             distance.append(_distance(G_, config))
 
     result = gt.train(p_data, G, D, train_config, progress=False, callback=record)
     gen = torch.Generator().manual_seed(10_000 + seed)  # the Jacobian's fixed samples
-    x = p_data.mean + p_data.stddev * torch.randn(config.jacobian_samples, 1, generator=gen)
-    z = torch.randn(config.jacobian_samples, 1, generator=gen)
+    x = p_data.mean + p_data.stddev * torch.randn(config.net_jacobian_samples, 1, generator=gen)
+    z = torch.randn(config.net_jacobian_samples, 1, generator=gen)
     game = gt.game_jacobian(
-        result.G.cpu(), result.D.cpu(), x, z, loss=config.loss, r1=reg.get("r1", 0.0) or 0.0,
+        result.G.cpu(), result.D.cpu(), x, z, loss=config.net_loss, r1=reg.get("r1", 0.0) or 0.0,
         r2=reg.get("r2", 0.0) or 0.0, consensus=reg.get("consensus", 0.0) or 0.0,
-        instance_noise=reg.get("instance_noise_final", 0.0) or 0.0, step=config.lr,
+        instance_noise=reg.get("instance_noise_final", 0.0) or 0.0, step=config.net_lr,
     )  # fmt: skip
     return {
         "step": result.history.step, "jsd": result.history.jsd, "distance": distance,
@@ -171,7 +167,7 @@ def _plot(results: dict[str, list[dict[str, Any]]], config: NetworksConfig, out:
                 title="G's distance to the equilibrium p_g = p_data")
     axes[1].set(xlabel="iteration t", ylabel="JSD(p_data || p_g) (nats, exact)", yscale="log",
                 title="exact Jensen-Shannon divergence")
-    axes[0].legend(title=f"mean ± s.e., {config.seeds} seeds")
+    axes[0].legend(title=f"mean ± s.e., {config.net_seeds} seeds")
     save_figure(fig, out / "networks_training.png")
 
     fig, ax = plt.subplots(figsize=(6.5, 5))
@@ -201,8 +197,8 @@ def networks_section(
     if not isinstance(config, NetworksConfig):
         raise TypeError(f"config must be a NetworksConfig, got {type(config).__name__}")
     out = Path(out)
-    jobs = [(m, seed + s) for m in config.methods for s in range(config.seeds)]
-    results: dict[str, list[dict[str, Any]]] = {m: [] for m in config.methods}
+    jobs = [(m, seed + s) for m in config.net_methods for s in range(config.net_seeds)]
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in config.net_methods}
     for method, run_seed in tqdm(jobs, desc="networks", disable=None if progress else True):
         results[method].append(_run(config, method, run_seed, device))
     figures = _plot(results, config, out)
@@ -223,17 +219,18 @@ def networks_section(
         ) + " |")  # fmt: skip
     table = (
         "| regulariser | final JSD (nats) | final distance | max Re λ(J) | max Re λ, Im λ ≠ 0 "
-        f"| ρ(I + hJ), h = {config.lr:g} |\n"
+        f"| ρ(I + hJ), h = {config.net_lr:g} |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
     notes = (
-        f"Affine G from N({config.g_loc:g}, {config.g_scale:g}²) against p_data = "
-        f"N({config.data_mean:g}, {config.data_std:g}²), MLP D {config.d_widths} (tanh), "
-        f"{config.loss} loss, SGD h = {config.lr:g}, {config.steps} iterations, "
-        f"{config.seeds} seeds (mean ± s.e.). Weights: R1 γ = {config.r1:g}, R2 γ = {config.r2:g}, "
-        f"consensus λ = {config.consensus:g}, instance noise σ = {config.instance_noise:g} → 0 "
+        f"Affine G from N({config.net_g_loc:g}, {config.net_g_scale:g}²) against p_data = "
+        f"N({config.net_data_mean:g}, {config.net_data_std:g}²), MLP D {config.net_d_widths} "
+        f"(tanh), {config.net_loss} loss, SGD h = {config.net_lr:g}, {config.net_steps} "
+        f"iterations, {config.net_seeds} seeds (mean ± s.e.). Weights: R1 γ = {config.net_r1:g}, "
+        f"R2 γ = {config.net_r2:g}, consensus λ = {config.net_consensus:g}, instance noise "
+        f"σ = {config.net_instance_noise:g} → 0 "
         "(linear). The Jacobian is that of the field each run followed, at its final parameters, "
-        f"on {config.jacobian_samples} fixed samples; the distance is that of (mu, |w|) to "
+        f"on {config.net_jacobian_samples} fixed samples; the distance is that of (mu, |w|) to "
         "(mu*, s*). Mescheder et al. 2018 (Theorem 4.1): with R1 or R2 the equilibrium is locally "
         "asymptotically stable (eigenvalues with negative real part, up to the zero eigenvalues "
         "of directions in which D does not change). At the end of minibatch SGD the players sit "
@@ -245,9 +242,5 @@ def networks_section(
     )
     numbers = {"config": asdict(config), "summary": summary, "runs": results}
     write_json(out / "networks.json", numbers)
-    return Section(figures, [table], notes, numbers)
+    return Section(figures, [table], [notes], numbers)
 
-
-def quick_config() -> NetworksConfig:
-    """The config of a quick run: the defaults with :data:`QUICK` applied."""
-    return replace(NetworksConfig(), **QUICK)  # type: ignore[arg-type]

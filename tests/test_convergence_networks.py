@@ -2,18 +2,19 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 import gantheory as gt
-from studies.convergence_networks import METHODS, NetworksConfig, networks_section, quick_config
+from studies.convergence_networks import METHODS, QUICK, NetworksConfig, networks_section
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("networks")
-    return out, networks_section(quick_config(), out, device="cpu", seed=0, progress=False)
+    return out, networks_section(replace(NetworksConfig(), **QUICK), out, device="cpu", seed=0, progress=False)
 
 
 def test_quick_section_writes_its_figures_table_and_numbers(quick):
@@ -69,7 +70,7 @@ def _rotational(game):
 
 
 def test_bad_config_is_named():
-    with pytest.raises(ValueError, match="methods"):
-        NetworksConfig(methods=("none", "r3"))
-    with pytest.raises(ValueError, match="lr"):
-        NetworksConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="net_methods"):
+        NetworksConfig(net_methods=("none", "r3"))
+    with pytest.raises(ValueError, match="net_lr"):
+        NetworksConfig(net_lr=-1.0)
