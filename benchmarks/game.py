@@ -9,7 +9,10 @@ built once, then one ``torch.autograd.grad`` backward pass per row) and central 
 differences (2n evaluations of v, step 1e-6; approximate: its max |error| is printed). Eigenvalues by ``torch.linalg.eigvals``
 (LAPACK geev), timed apart. Ours and the loop run once untimed at each size first (the first
 Jacobian of a size pays about twice: allocations). Each figure is the median of ``--repeat`` runs;
-finite differences are skipped above ``--max-baseline`` parameters.
+finite differences are skipped above ``--max-baseline`` parameters. The last columns time
+``game_spectrum`` (Arnoldi on Jacobian-vector products: the 6 rightmost eigenvalues and the
+spectral radius of I + hJ, h = 0.1, no matrix formed) against ``game_jacobian`` (which includes its
+eigvals), with the largest difference between the two's rightmost eigenvalues.
 
 Usage::
 
@@ -62,11 +65,11 @@ def main() -> None:
     print(f"batch {args.batch}, R1 gamma = 1, float64, {torch.get_num_threads()} thread(s)")
     print(f"{'params':>7} {'ours (s)':>9} {'eigvals (s)':>12} {'loop (s)':>11} "
           f"{'loop / ours':>15} {'diff':>8} {'fin. diff. (s)':>15} {'fd / ours':>11} "
-          f"{'fd error':>9}")
+          f"{'fd error':>9} {'arnoldi (s)':>12} {'dense / arnoldi':>16} {'eig diff':>9}")
     for width in [int(w) for w in args.widths.split(",")]:
         D = gt.mlp_discriminator(1, widths=(width, width), activation="tanh",
                                  generator=torch.Generator().manual_seed(width))
-        ours, eig, loop, fd = [], [], [], []
+        ours, eig, loop, fd, arnoldi = [], [], [], [], []
         field = game_field(G, D, x, z, r1=1.0)
         # untimed warm-up of both at this size: the first Jacobian of a size pays ~2x (allocation)
         gt.game_jacobian(G, D, x, z, r1=1.0)
@@ -86,6 +89,9 @@ def main() -> None:
                 start = time.perf_counter()
                 J_fd = finite_differences(field)
                 fd.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            spectrum = gt.game_spectrum(G, D, x, z, r1=1.0, k=6, step=0.1)
+            arnoldi.append(time.perf_counter() - start)
         t_ours, t_eig = statistics.median(ours), statistics.median(eig)
         t_loop = statistics.median(loop)
         diff = float((J_loop - game.jacobian).abs().max())
@@ -95,6 +101,11 @@ def main() -> None:
             t_fd = statistics.median(fd)
             fd_err = float((J_fd - game.jacobian).abs().max())
             row += f" {t_fd:>15.2f} {t_fd / t_ours:>11.1f} {fd_err:>9.0e}"
+        else:
+            row += f" {'-':>15} {'-':>11} {'-':>9}"
+        t_arnoldi = statistics.median(arnoldi)
+        eig_diff = float((spectrum.rightmost - game.eigenvalues[:6]).abs().max())
+        row += f" {t_arnoldi:>12.2f} {t_ours / t_arnoldi:>16.1f} {eig_diff:>9.0e}"
         print(row, flush=True)
 
 

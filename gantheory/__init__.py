@@ -69,7 +69,14 @@ from gantheory.fits import (
     Optimum,
     fit,
 )
-from gantheory.game import GameField, GameJacobian, game_field, game_jacobian
+from gantheory.game import (
+    GameField,
+    GameJacobian,
+    GameSpectrum,
+    game_field,
+    game_jacobian,
+    game_spectrum,
+)
 from gantheory.losses import (
     GENERATOR_LOSSES,
     GeneratorLoss,
@@ -151,6 +158,8 @@ __all__ = [
     "GameJacobian",
     "game_field",
     "game_jacobian",
+    "GameSpectrum",
+    "game_spectrum",
     "consensus_penalty",
     "input_gradient_norm2",
     "instance_noise_std",

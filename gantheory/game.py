@@ -37,10 +37,12 @@ samples for expectations). Everything runs in float64 with torch.func (``functio
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vjp
@@ -49,7 +51,7 @@ from gantheory import _validation as check
 from gantheory.losses import GENERATOR_LOSSES, GeneratorLoss, discriminator_loss, generator_loss
 from gantheory.regularizers import _check_weight
 
-__all__ = ["GameField", "GameJacobian", "game_field", "game_jacobian"]
+__all__ = ["GameField", "GameJacobian", "GameSpectrum", "game_field", "game_jacobian", "game_spectrum"]
 
 
 @dataclass
@@ -288,8 +290,10 @@ def game_jacobian(
     consensus, G's rows and D's rows apart, each through its own player's cost). Measured against
     one backward pass per row (``benchmarks/game.py``, one CPU thread, batch 256, with R1): 1.2 to
     2.4 times faster up to ~1,200 parameters (2.4 s at 1,155); at 4,355 parameters both take 20
-    to 40 s, the order depending on which runs first, and eigvals another ~24 s, in float64: exact to rounding (tested against central finite
-    differences and closed forms). Eigenvalues by ``torch.linalg.eigvals`` (LAPACK geev).
+    to 40 s, the order depending on which runs first, and eigvals another ~20 s, in float64:
+    exact to rounding (tested against central finite differences and closed forms). Eigenvalues
+    by ``torch.linalg.eigvals`` (LAPACK geev). For the eigenvalues that decide stability of a
+    game of thousands of parameters, :func:`game_spectrum` needs no matrix and takes seconds.
     Mescheder, Nowozin & Geiger 2017 (arXiv:1705.10461), Section 3.
 
     Args:
@@ -323,4 +327,129 @@ def game_jacobian(
     return GameJacobian(
         jacobian, eigenvalues, game.n_g, game.n_d, float(eigenvalues.real[0]), step, radius,
         field_norm,
+    )  # fmt: skip
+
+
+@dataclass
+class GameSpectrum:
+    """The eigenvalues of J = dv/dtheta that decide local stability, found without forming J.
+
+    Attributes:
+        rightmost: the k eigenvalues of J with the largest real parts (complex128), sorted by
+            decreasing real part: the flow theta' = v(theta) is locally attracting iff the first
+            has a negative real part (at a stationary point).
+        max_real: the largest real part.
+        step: h of simultaneous gradient descent, or None.
+        spectral_radius: max |1 + h lambda| over all of J's eigenvalues, that of I + h J (None
+            without ``step``).
+        n_g, n_d: the players' parameter counts.
+        matvecs: the Jacobian-vector products the Arnoldi iterations took.
+        field_norm: ||v(theta)||.
+    """
+
+    rightmost: Tensor
+    max_real: float
+    step: float | None
+    spectral_radius: float | None
+    n_g: int
+    n_d: int
+    matvecs: int
+    field_norm: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rightmost_real": self.rightmost.real.tolist(),
+            "rightmost_imag": self.rightmost.imag.tolist(), "max_real": self.max_real,
+            "step": self.step, "spectral_radius": self.spectral_radius, "n_g": self.n_g,
+            "n_d": self.n_d, "matvecs": self.matvecs, "field_norm": self.field_norm,
+        }  # fmt: skip
+
+
+def game_spectrum(
+    G: nn.Module,
+    D: nn.Module,
+    x: Tensor,
+    z: Tensor,
+    *,
+    k: int = 6,
+    step: float | None = None,
+    loss: GeneratorLoss = "non_saturating",
+    r1: float = 0.0,
+    r2: float = 0.0,
+    consensus: float = 0.0,
+    instance_noise: float = 0.0,
+    generator: torch.Generator | None = None,
+    tol: float = 1e-10,
+) -> GameSpectrum:
+    """The k rightmost eigenvalues of the game's Jacobian J (and the spectral radius of I + h J),
+    by Arnoldi iteration on Jacobian-vector products: for networks whose J is too large to form.
+
+    The field v of :func:`game_field` is linearised once (``torch.func.linearize``: one trace,
+    then each product J u costs about one evaluation of v) and ARPACK's implicitly restarted
+    Arnoldi method (``scipy.sparse.linalg.eigs``; Lehoucq, Sorensen & Yang 1998) finds the k
+    eigenvalues of largest real part of J ("LR") and, with ``step``, the eigenvalue of largest
+    modulus of I + h J ("LM"), to relative accuracy ``tol``. Memory O(n k), no n x n matrix.
+    Measured (``benchmarks/game.py``, batch 256, R1, 2 threads): 4,355 parameters in a few seconds,
+    where the dense Jacobian and ``eigvals`` take tens. The spectrum is that of
+    :func:`game_jacobian` (tested against it). Mescheder, Nowozin & Geiger 2017
+    (arXiv:1705.10461), Section 3.
+
+    Args:
+        G, D, x, z, loss, r1, r2, consensus, instance_noise, generator: as :func:`game_field`.
+        k: how many rightmost eigenvalues, 1 <= k <= n - 2 (ARPACK needs k < n - 1).
+        step: h > 0 of simultaneous gradient descent, or None (no spectral radius).
+        tol: ARPACK's relative accuracy of the eigenvalues (> 0).
+
+    Returns:
+        :class:`GameSpectrum`.
+
+    Raises:
+        TypeError, ValueError: as :func:`game_field`; k out of range, step or tol not positive.
+        RuntimeError: ARPACK did not converge (it names how many eigenvalues it found).
+    """
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
+
+    if step is not None:
+        step = check.positive_number("step", step)
+    tol = check.positive_number("tol", tol)
+    game = game_field(
+        G, D, x, z, loss=loss, r1=r1, r2=r2, consensus=consensus,
+        instance_noise=instance_noise, generator=generator,
+    )  # fmt: skip
+    n = game.theta.numel()
+    k = check.positive_int("k", k)
+    if k > n - 2:
+        raise ValueError(f"k must be at most n - 2 = {n - 2} for a game of {n} parameters, got {k}")
+    with warnings.catch_warnings():  # linearize's tracing (torch.fx, torch.jit) warns about itself
+        warnings.filterwarnings("ignore", message="Attempted to insert a get_attr Node", category=UserWarning)
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
+        value, jvp = torch.func.linearize(game.field, game.theta)
+    count = 0
+
+    def product(scale: float, shift: float) -> LinearOperator:
+        def matvec(u: np.ndarray) -> np.ndarray:
+            nonlocal count
+            count += 1
+            vector = torch.as_tensor(np.asarray(u, dtype=np.float64).reshape(-1))
+            return (shift * vector + scale * jvp(vector)).numpy()
+
+        return LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+
+    start = np.ones(n) / np.sqrt(n)  # a fixed start: the same spectrum every call
+    try:
+        rightmost = eigs(product(1.0, 0.0), k=k, which="LR", tol=tol, v0=start, return_eigenvectors=False)
+        radius = None
+        if step is not None:
+            largest = eigs(product(step, 1.0), k=1, which="LM", tol=tol, v0=start, return_eigenvectors=False)
+            radius = float(np.abs(largest).max())
+    except ArpackNoConvergence as error:
+        raise RuntimeError(
+            f"ARPACK did not converge: {len(error.eigenvalues)} of the eigenvalues asked for "
+            f"found within its iteration limit; raise tol (now {tol:g}) or lower k (now {k})"
+        ) from None
+    values = torch.as_tensor(rightmost, dtype=torch.complex128)
+    values = values[torch.argsort(values.real, descending=True)]
+    return GameSpectrum(
+        values, float(values.real[0]), step, radius, game.n_g, game.n_d, count,
+        float(torch.linalg.vector_norm(value)),
     )  # fmt: skip

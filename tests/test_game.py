@@ -166,3 +166,34 @@ def test_to_dict_and_bad_input_is_named():
         game_jacobian(G, D, torch.zeros(4, 2), z)
     with pytest.raises(ValueError, match="non-finite"):
         game_jacobian(G, D, torch.full((4, 1), math.nan), z)
+
+
+@pytest.mark.parametrize("settings", [dict(r1=1.0), dict(consensus=0.3, r2=0.5)], ids=["r1", "consensus+r2"])
+def test_arnoldi_spectrum_equals_the_dense_one(settings):
+    """game_spectrum (Arnoldi on J-vector products, no matrix) finds the same rightmost
+    eigenvalues and the same spectral radius of I + hJ as eigvals of the dense Jacobian."""
+    G = gt.AffineGenerator(1, loc=0.3)
+    D = gt.mlp_discriminator(1, widths=(6, 6), activation="tanh", generator=torch.Generator().manual_seed(3))
+    x = torch.randn(64, 1, generator=torch.Generator().manual_seed(4))
+    z = torch.randn(64, 1, generator=torch.Generator().manual_seed(5))
+    dense = game_jacobian(G, D, x, z, step=0.2, **settings)
+    spectrum = gt.game_spectrum(G, D, x, z, k=4, step=0.2, **settings)
+    assert spectrum.n_g + spectrum.n_d == dense.jacobian.shape[0]
+    assert torch.allclose(spectrum.rightmost, dense.eigenvalues[:4], atol=1e-9, rtol=0)
+    assert spectrum.max_real == pytest.approx(dense.max_real, abs=1e-9)
+    assert spectrum.spectral_radius == pytest.approx(dense.spectral_radius, abs=1e-9)
+    assert spectrum.field_norm == pytest.approx(dense.field_norm, rel=1e-12)
+    assert spectrum.to_dict()["matvecs"] == spectrum.matvecs > 0
+
+
+def test_arnoldi_spectrum_names_bad_arguments():
+    G, D, x, z = dirac_game(0.1, 0.2)
+    with pytest.raises(ValueError, match="k must be at most n - 2 = 0"):
+        gt.game_spectrum(G, D, x, z, k=1)
+    G = gt.AffineGenerator(1)
+    D = gt.mlp_discriminator(1, widths=(4,), generator=torch.Generator().manual_seed(0))
+    x = torch.randn(8, 1)
+    with pytest.raises(ValueError, match="step"):
+        gt.game_spectrum(G, D, x, x, step=-1.0)
+    with pytest.raises(ValueError, match="tol"):
+        gt.game_spectrum(G, D, x, x, tol=0.0)
