@@ -130,7 +130,7 @@ from gantheory.train import (
     sample_noise,
     train,
 )
-from gantheory.view import load_recordings, view_html, write_view
+from gantheory.view import load_recordings, view_html, write_run_views, write_view
 
 __all__ = [
     "DIRAC_METHODS",
@@ -247,5 +247,6 @@ __all__ = [
     "load_recordings",
     "view_html",
     "write_view",
+    "write_run_views",
     "write_animation",
 ]

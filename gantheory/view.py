@@ -110,6 +110,37 @@ def write_view(
     return target
 
 
+def write_run_views(
+    out: str | os.PathLike[str],
+    runs: Sequence[tuple[str, str, Any, Any, str]],
+    *,
+    title: str,
+    gif_frames: int,
+) -> list[str]:
+    """For a study that trains: each run's recording and animated GIF, then ``view.html`` over them.
+
+    Args:
+        out: the study's output directory.
+        runs: (recording file name, GIF file name, :class:`gantheory.TrainingRecorder`, the run's
+            :class:`gantheory.History`, the run's title), one per run, in the page's order.
+        title: the page's title.
+        gif_frames: the most frames of each GIF (:func:`gantheory.write_animation`).
+
+    Returns:
+        ``["view.html", *GIF file names]``, the names a study's Report lists as its views.
+    """
+    from gantheory.animation import write_animation
+
+    out = Path(out)
+    gifs = []
+    for recording_name, gif, recorder, history, run_title in runs:
+        recorder.save(out / recording_name, history, title=run_title)
+        write_animation(recorder.to_dict(history, title=run_title), out / gif, max_frames=gif_frames)
+        gifs.append(gif)
+    write_view(out, title=title)
+    return [VIEW_FILE, *gifs]
+
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -295,19 +295,17 @@ def _write_views(
     """The recordings, ``view.html`` (gantheory view) and a GIF per run; their file names."""
     if rec_1d is None or rec_2d is None:
         return []
-    runs = (
-        ("1d", rec_1d, h1, "1D: affine G, p_data = N(1, 0.5^2)"),
-        ("2d", rec_2d, h2, "2D: flow G, p_data = mixture of two Gaussians"),
-    )
-    gifs = []
-    for name, rec, history, title in runs:
-        rec.save(out / f"recording_{name}.json", history, title=title)
-        gif = f"optimal_discriminator_{name}.gif"
-        gt.write_animation(rec.to_dict(history, title=title), out / gif,
-                           max_frames=config.gif_frames)  # fmt: skip
-        gifs.append(gif)
-    gt.write_view(out, title="D converges to 1/2: learned D beside the exact D*")
-    return ["view.html", *gifs]
+    runs = [
+        (f"recording_{name}.json", f"optimal_discriminator_{name}.gif", rec, history, title)
+        for name, rec, history, title in (
+            ("1d", rec_1d, h1, "1D: affine G, p_data = N(1, 0.5^2)"),
+            ("2d", rec_2d, h2, "2D: flow G, p_data = mixture of two Gaussians"),
+        )
+    ]
+    return gt.write_run_views(
+        out, runs, title="D converges to 1/2: learned D beside the exact D*",
+        gif_frames=config.gif_frames,
+    )  # fmt: skip
 
 
 def _panel_dict(shot: _Panel) -> dict[str, Any]:

@@ -395,13 +395,12 @@ def _write_views(
     """The live runs' recordings, ``view.html`` and a GIF per loss; their file names."""
     if not recorded:
         return []
-    gifs = []
-    for i, (loss, (recorder, history)) in enumerate(recorded.items()):
-        title = f"{loss} generator cost, ring of {config.ring_modes}"
-        recorder.save(out / f"recording_{i}_{loss}.json", history, title=title)
-        gif = f"live_{loss}.gif"
-        gt.write_animation(recorder.to_dict(history, title=title), out / gif,
-                           max_frames=config.gif_frames)  # fmt: skip
-        gifs.append(gif)
-    gt.write_view(out, title="Saturation, live: the generator's push under each cost")
-    return ["view.html", *gifs]
+    runs = [
+        (f"recording_{i}_{loss}.json", f"live_{loss}.gif", recorder, history,
+         f"{loss} generator cost, ring of {config.ring_modes}")
+        for i, (loss, (recorder, history)) in enumerate(recorded.items())
+    ]  # fmt: skip
+    return gt.write_run_views(
+        out, runs, title="Saturation, live: the generator's push under each cost",
+        gif_frames=config.gif_frames,
+    )  # fmt: skip
