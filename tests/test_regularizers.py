@@ -56,7 +56,7 @@ def test_consensus_penalty_on_a_quadratic_game_equals_closed_form():
     L_G, L_D = a * t**2 / 2 + t * p, -t * p + b * p**2 / 2
     penalty = consensus_penalty(L_G, L_D, [t], [p])
     vt, vp = a * 0.9 - 0.4, -0.9 + b * -0.4
-    assert float(penalty) == pytest.approx(0.5 * (vt**2 + vp**2), abs=1e-15)
+    assert float(penalty.detach()) == pytest.approx(0.5 * (vt**2 + vp**2), abs=1e-15)
     gt_, gp = torch.autograd.grad(penalty, [t, p])
     assert float(gt_) == pytest.approx(a * vt - vp, abs=1e-15)
     assert float(gp) == pytest.approx(vt + b * vp, abs=1e-15)
@@ -70,7 +70,7 @@ def test_consensus_penalty_per_member_splits_the_sum():
     per = consensus_penalty(L_G, L_D, [t], [p], members=2)
     expected = [0.5 * (pi**2 + (-ti + 2 * pi) ** 2) for ti, pi in ((0.9, -0.4), (-0.2, 1.1))]
     assert per.tolist() == pytest.approx(expected, abs=1e-15)
-    assert float(consensus_penalty(L_G, L_D, [t], [p])) == pytest.approx(sum(expected), abs=1e-14)
+    assert float(consensus_penalty(L_G, L_D, [t], [p]).detach()) == pytest.approx(sum(expected), abs=1e-14)
 
 
 def test_instance_noise_schedule_is_linear_and_constant_without_final():
