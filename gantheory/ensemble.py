@@ -540,7 +540,9 @@ def train_ensemble(
     D_ens.to(device=device, dtype=torch.float32)
     streams = [random_streams(s, device) for s in seeds]
     plain_g, plain_d = _plain_layers(G_ens), _plain_layers(D_ens)
-    regularised = any(getattr(config, name) > 0 for name in _REGULARIZERS)
+    regularised = any(getattr(config, name) > 0 for name in _REGULARIZERS) or bool(
+        config.instance_noise_final
+    )  # noise that anneals up from 0 is on too
     fast = (
         config.gradient_penalty == 0 and not regularised
         and plain_g is not None and plain_d is not None

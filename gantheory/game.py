@@ -17,8 +17,9 @@ Figure 4, whose Jacobians use the opposite sign: their v ascends). Purely imagin
 Nowozin 2018, arXiv:1801.04406, Section 2).
 
 Regularisers (:mod:`gantheory.regularizers`): R1 / R2 add (gamma / 2) E ||grad_x a(x)||^2 at the
-data / fakes to L_D; consensus with weight lambda adds (lambda / 2) ||v||^2 to both costs, so the
-field becomes v - lambda J^T v; instance noise adds sigma times a fixed draw of N(0, I) to D's data
+data / fakes to L_D; consensus with weight lambda adds (lambda / 2) ||v0||^2 to both costs, v0
+the field of the costs without R1/R2 (as :func:`gantheory.train` does), so the field becomes
+v - lambda J0^T v0 (= v - lambda J^T v without R1/R2); instance noise adds sigma times a fixed draw of N(0, I) to D's data
 and fake inputs (the expectation over the noise, by that fixed sample).
 
 Expectations are minibatch means over the fixed samples x ~ p_data and z ~ p_z given (large fixed
@@ -143,8 +144,9 @@ def game_field(
     L_G = mean_j J(a(G(z_j))) and L_D = mean_i [cost of a(x_i), a(G(z_i))] for ``loss``
     (:mod:`gantheory.losses`, a = D's logit), plus (r1 / 2) mean_i ||grad_x a(x_i)||^2 and
     (r2 / 2) mean_j ||grad_x a(G(z_j))||^2 in L_D (Mescheder et al. 2018, arXiv:1801.04406);
-    with ``consensus`` = lambda, both costs get + (lambda / 2) ||v||^2 (Mescheder et al. 2017,
-    arXiv:1705.10461), i.e. v <- v - lambda J^T v; with ``instance_noise`` = sigma, D sees
+    with ``consensus`` = lambda, both costs get + (lambda / 2) ||v0||^2 (Mescheder et al. 2017,
+    arXiv:1705.10461), v0 the field of the costs without R1/R2 as in :func:`gantheory.train`,
+    i.e. v <- v - lambda J0^T v0; with ``instance_noise`` = sigma, D sees
     x + sigma eps and G(z) + sigma eps', eps and eps' drawn once from ``generator``. G and D are not
     changed (their parameters are read once, as float64 copies).
 
@@ -157,7 +159,7 @@ def game_field(
         z: noise samples (n, noise_dim) (or (n,)), as many as x.
         loss: the generator loss (D's cost goes with it), one of GENERATOR_LOSSES.
         r1, r2, consensus, instance_noise: the regularisers' weights (>= 0; 0: off).
-        generator: draws the instance noise (the global generator when None).
+        generator: draws the instance noise (None: a generator seeded with 0; never the global one).
 
     Returns:
         :class:`GameField`.
@@ -206,6 +208,7 @@ def game_field(
         raise ValueError(f"D must return one logit per point, got shape {tuple(a.shape)}")
     noise_x = noise_g = None
     if sigma > 0:
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
         noise_x = sigma * torch.randn(x.shape, generator=generator, dtype=torch.float64)
         noise_g = sigma * torch.randn(
             (z.shape[0], x.shape[1]), generator=generator, dtype=torch.float64
@@ -231,7 +234,7 @@ def game_field(
         grad = torch.func.grad(lambda p: logits(pd, p).sum())(points)
         return grad.square().sum(-1).mean()
 
-    def costs(theta_g: Tensor, theta_d: Tensor) -> tuple[Tensor, Tensor]:
+    def costs(theta_g: Tensor, theta_d: Tensor, penalised: bool = True) -> tuple[Tensor, Tensor]:
         pg, pd = unflatten(torch.cat([theta_g, theta_d]))
         fake = functional_call(G, (pg, buffers_g), (z,)).reshape(z.shape[0], -1)
         if noise_g is not None:
@@ -239,9 +242,9 @@ def game_field(
         a_fake = logits(pd, fake)
         cost_g = generator_loss(a_fake, loss).mean()
         cost_d = discriminator_loss(logits(pd, x_in), a_fake, loss).mean()
-        if r1 > 0:
+        if penalised and r1 > 0:
             cost_d = cost_d + 0.5 * r1 * input_grad_norm2(pd, x_in)
-        if r2 > 0:
+        if penalised and r2 > 0:
             cost_d = cost_d + 0.5 * r2 * input_grad_norm2(pd, fake)
         return cost_g, cost_d
 
@@ -249,19 +252,24 @@ def game_field(
         theta_g, theta_d = theta[:n_g], theta[n_g:]
         return -torch.func.grad(lambda t: costs(t, theta_d)[0])(theta_g)
 
-    def field_d(theta: Tensor) -> Tensor:  # -grad_psi L_D
+    def field_d(theta: Tensor, penalised: bool = True) -> Tensor:  # -grad_psi L_D
         theta_g, theta_d = theta[:n_g], theta[n_g:]
-        return -torch.func.grad(lambda t: costs(theta_g, t)[1])(theta_d)
+        return -torch.func.grad(lambda t: costs(theta_g, t, penalised)[1])(theta_d)
 
     def plain_field(theta: Tensor) -> Tensor:
         return torch.cat([field_g(theta), field_d(theta)])
 
+    def unpenalised_field(theta: Tensor) -> Tensor:
+        return torch.cat([field_g(theta), field_d(theta, penalised=False)])
+
     def field(theta: Tensor) -> Tensor:
         if consensus == 0:
             return plain_field(theta)
-        v, pullback = vjp(plain_field, theta)
-        (jtv,) = pullback(v)  # J^T v = grad of ||v||^2 / 2
-        return v - consensus * jtv
+        # consensus as train applies it: (lambda / 2) ||v0||^2 with v0 the field of the costs
+        # without R1/R2, whose gradient is J0^T v0
+        v0, pullback = vjp(unpenalised_field, theta)
+        (jtv,) = pullback(v0)
+        return plain_field(theta) - consensus * jtv
 
     parts = (field_g, field_d) if consensus == 0 else None
     return GameField(field, theta0, n_g, theta0.numel() - n_g, names, parts)

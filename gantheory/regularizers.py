@@ -108,8 +108,14 @@ def instance_noise_std(sigma: float, sigma_final: float | None, step: int, steps
     >>> instance_noise_std(1.0, 0.0, 1, 4), instance_noise_std(1.0, 0.0, 3, 4)
     (1.0, 0.5)
     """
+    sigma = _check_weight("sigma", sigma)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValueError(f"step must be an int >= 1, got {step!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     if sigma_final is None:
-        return float(sigma)
+        return sigma
+    sigma_final = _check_weight("sigma_final", sigma_final)
     return float(sigma + (sigma_final - sigma) * (step - 1) / steps)
 
 

@@ -7,7 +7,8 @@ consensus, instance noise annealed to 0) and several seeds, Algorithm 1 trains G
 (:func:`gantheory.train`); we record the exact JSD(p_data || p_g) (train's exact recording) and the
 distance of G's parameters to the equilibrium, sqrt((mu - mu*)^2 + (|w| - s*)^2), along training.
 At the final parameters we compute the Jacobian of the joint gradient field
-(:func:`gantheory.game_jacobian`, with the run's regulariser; instance noise at its final sigma)
+(:func:`gantheory.game_jacobian`, with the run's regulariser; instance noise at sigma = 0, the
+value it anneals to)
 and scatter its eigenvalues in the complex plane, as Mescheder, Nowozin & Geiger 2017
 (arXiv:1705.10461) Figure 4 do: with v the field that gradient descent follows, eigenvalues with
 negative real part attract. Mescheder, Geiger & Nowozin 2018 (arXiv:1801.04406, Theorem 4.1): R1

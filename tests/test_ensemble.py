@@ -338,10 +338,11 @@ def test_a_member_frozen_after_one_bad_step_stays_frozen():
         dict(r2=0.5, k=2),
         dict(consensus=0.3),
         dict(instance_noise=0.2, instance_noise_final=0.0, pack=2),
+        dict(instance_noise=0.0, instance_noise_final=2.0),  # noise that grows from 0
         dict(r1=1.0, r2=1.0, consensus=0.1, instance_noise=0.1, optimizer="adam", lr_d=1e-3,
              lr_g=1e-3),
     ],
-    ids=["r1", "r2_k2", "consensus", "instance_noise_annealed_pack", "all_adam"],
+    ids=["r1", "r2_k2", "consensus", "instance_noise_annealed_pack", "instance_noise_from_0", "all_adam"],
 )
 def test_ensemble_reproduces_single_runs_with_regularizers(regularizers):
     """R1, R2, consensus and instance noise (drawn from each member's ``instance`` stream) in the

@@ -17,7 +17,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
 
 import gantheory as gt
 from gantheory import cli
@@ -170,8 +169,7 @@ def test_cli_view_writes_the_page_and_names_bad_directories(run_dir, tmp_path, c
 def test_view_page_is_the_same_for_the_same_recording(run_dir):
     page = (run_dir / "view.html").read_text(encoding="utf-8")
     write_view(run_dir)
-    assert (run_dir / "view.html").read_text(encoding="utf-8") == page
-    assert torch.__version__  # the page does not depend on the session (no timestamps)
+    assert (run_dir / "view.html").read_text(encoding="utf-8") == page  # no timestamps
 
 
 def test_the_optimal_discriminator_study_writes_its_view(tmp_path):
