@@ -405,15 +405,26 @@ def _state(name: str, x: object) -> torch.Tensor:
     return x
 
 
+def _points(x: object) -> torch.Tensor:
+    """Points (θ, ψ): a float tensor of shape (..., 2)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating torch.Tensor of points (θ, ψ), got {type(x).__name__}")
+    if x.ndim == 0 or x.shape[-1] != 2:
+        raise ValueError(f"x must have shape (2,) or (..., 2), got shape {tuple(x.shape)}")
+    return x
+
+
 def simultaneous_step(game: DiracGAN, x: torch.Tensor, h: float) -> torch.Tensor:
     """One step of simultaneous gradient descent: x ↦ P(x + h v(x)), P the variant's projection.
 
     ``x``: (θ, ψ), shape (2,) (or (..., 2) for many points at once). Differentiable in x.
 
     Raises:
-        ValueError: h not a finite number > 0.
+        TypeError: x not a floating tensor.
+        ValueError: h not a finite number > 0, x not of shape (..., 2).
     """
     h = positive_number("h", h)
+    x = _points(x)
     v_theta, v_psi = game.field(x[..., 0], x[..., 1])
     theta, psi = game.project(x[..., 0] + h * v_theta, x[..., 1] + h * v_psi)
     return torch.stack([theta, psi], -1)
@@ -425,9 +436,10 @@ def alternating_step(game: DiracGAN, x: torch.Tensor, h: float) -> torch.Tensor:
     (each followed by the variant's projection). ``x`` as in :func:`simultaneous_step`.
 
     Raises:
-        ValueError: h not a finite number > 0.
+        TypeError, ValueError: as :func:`simultaneous_step`.
     """
     h = positive_number("h", h)
+    x = _points(x)
     theta, psi = x[..., 0], x[..., 1]
     theta, psi = game.project(theta + h * game.field(theta, psi)[0], psi)
     theta, psi = game.project(theta, psi + h * game.field(theta, psi)[1])

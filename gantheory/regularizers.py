@@ -86,7 +86,16 @@ def consensus_penalty(
 
     Returns:
         a scalar, or shape (members,).
+
+    Raises:
+        ValueError: a cost not a scalar, a player without parameters.
     """
+    for name, cost in (("cost_g", cost_g), ("cost_d", cost_d)):
+        if not isinstance(cost, Tensor) or cost.numel() != 1:
+            raise ValueError(f"{name} must be a scalar tensor, got {type(cost).__name__}")
+    for name, params in (("params_g", params_g), ("params_d", params_d)):
+        if len(list(params)) == 0:
+            raise ValueError(f"{name} is empty: consensus needs both players' parameters")
     v_g = torch.autograd.grad(cost_g, list(params_g), create_graph=True, allow_unused=True)
     v_d = torch.autograd.grad(cost_d, list(params_d), create_graph=True, allow_unused=True)
     parts = [g for g in (*v_g, *v_d) if g is not None]

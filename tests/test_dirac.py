@@ -395,3 +395,8 @@ def test_bad_steps_and_starts_are_named():
         gt.alternating_step(game, torch.zeros(2, dtype=torch.float64), -1.0)
     with pytest.raises(ValueError, match="square"):
         gt.spectral_radius(torch.zeros(2, 3))
+    for step in (gt.simultaneous_step, gt.alternating_step):
+        with pytest.raises(TypeError, match="x must be a floating torch.Tensor"):
+            step(game, [1.0, 1.0], 0.1)
+        with pytest.raises(ValueError, match=r"x must have shape \(2,\) or \(\.\.\., 2\)"):
+            step(game, torch.zeros(3, dtype=torch.float64), 0.1)

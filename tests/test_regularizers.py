@@ -207,3 +207,11 @@ def test_train_draws_instance_noise_and_applies_r1_as_documented():
     for a, b in ((result.G, G2), (result.D, D2)):
         for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
             assert torch.equal(pa, pb)
+
+
+def test_consensus_penalty_names_bad_costs_and_empty_players():
+    t = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match="cost_g must be a scalar"):
+        consensus_penalty(torch.stack([t, t]), t * t, [t], [t])
+    with pytest.raises(ValueError, match="params_d is empty"):
+        consensus_penalty(t * t, t * t, [t], [])
