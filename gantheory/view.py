@@ -35,11 +35,23 @@ __all__ = ["view_html", "write_view", "load_recordings"]
 VIEW_FILE = "view.html"
 
 
+#: what every recording and each of its frames holds (gantheory.record.TrainingRecorder.to_dict)
+_RECORDING_KEYS = ("box", "axes", "frames")
+_FRAME_KEYS = {1: ("step", "samples", "push", "d", "d_star", "p_g"), 2: ("step", "samples", "push", "d", "d_star")}
+
+
 def _check_recording(recording: object, name: str) -> dict[str, Any]:
     if not isinstance(recording, dict) or recording.get("format") != FORMAT:
         raise ValueError(f"{name} is not a gantheory recording (format {FORMAT!r})")
     if recording.get("dim") not in (1, 2) or not recording.get("frames"):
         raise ValueError(f"{name}: a recording needs dim 1 or 2 and at least one frame")
+    missing = [k for k in _RECORDING_KEYS if k not in recording]
+    if missing:
+        raise ValueError(f"{name}: the recording lacks {', '.join(missing)}")
+    for i, frame in enumerate(recording["frames"]):
+        lacking = [k for k in _FRAME_KEYS[recording["dim"]] if not isinstance(frame, dict) or k not in frame]
+        if lacking:
+            raise ValueError(f"{name}: frame {i} lacks {', '.join(lacking)}")
     return recording
 
 

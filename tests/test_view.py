@@ -77,6 +77,16 @@ def test_view_html_rejects_what_is_not_a_recording():
         view_html([{"format": "other"}])
 
 
+def test_view_html_names_what_a_recording_lacks(run_dir):
+    recording = json.loads(sorted(run_dir.glob("recording*.json"))[0].read_text(encoding="utf-8"))
+    del recording["frames"][1]["p_g" if recording["dim"] == 1 else "d_star"]
+    with pytest.raises(ValueError, match=r"recordings\[0\]: frame 1 lacks"):
+        view_html([recording])
+    del recording["axes"]
+    with pytest.raises(ValueError, match="the recording lacks axes"):
+        view_html([recording])
+
+
 _BEFORE = """<script>window.__errors = [];
 window.addEventListener('error', function (e) { window.__errors.push('error: ' + e.message); });
 var __ce = console.error; console.error = function () {
