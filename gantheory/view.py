@@ -37,7 +37,10 @@ VIEW_FILE = "view.html"
 
 #: what every recording and each of its frames holds (gantheory.record.TrainingRecorder.to_dict)
 _RECORDING_KEYS = ("box", "axes", "frames")
-_FRAME_KEYS = {1: ("step", "samples", "push", "d", "d_star", "p_g"), 2: ("step", "samples", "push", "d", "d_star")}
+_FRAME_KEYS = {
+    1: ("step", "samples", "push", "d", "d_star", "p_g"),
+    2: ("step", "samples", "push", "d", "d_star"),
+}
 
 
 def _check_recording(recording: object, name: str) -> dict[str, Any]:
@@ -49,7 +52,8 @@ def _check_recording(recording: object, name: str) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{name}: the recording lacks {', '.join(missing)}")
     for i, frame in enumerate(recording["frames"]):
-        lacking = [k for k in _FRAME_KEYS[recording["dim"]] if not isinstance(frame, dict) or k not in frame]
+        keys = _FRAME_KEYS[recording["dim"]]
+        lacking = [k for k in keys if not isinstance(frame, dict) or k not in frame]
         if lacking:
             raise ValueError(f"{name}: frame {i} lacks {', '.join(lacking)}")
     return recording
