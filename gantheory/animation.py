@@ -85,12 +85,18 @@ def _draw(rec: dict[str, Any], frames: list[dict[str, Any]], path: Path, fps: in
     fig.subplots_adjust(left=0.08, right=0.97, bottom=0.15, top=0.84, wspace=0.45)
     history = rec.get("history") or {}
     steps = [float(s) for s in history.get("step", [])]
-    jsd = [float(v) if not isinstance(v, str) else math.nan for v in history.get("jsd", [])]
-    if steps and any(math.isfinite(v) and v > 0 for v in jsd):
-        ax_curve.semilogy(steps, [v if v > 0 else math.nan for v in jsd], color=COLORS["jsd"])
-        ax_curve.set_title("JSD(p_data ‖ p_g) [nats]", fontsize=10)
+    # the exact JSD where the run recorded it, else G's gradient norm (an implicit G has no JSD)
+    for key, title, color in (
+        ("jsd", "JSD(p_data ‖ p_g) [nats]", COLORS["jsd"]),
+        ("grad_norm_g", "‖gradient of G's cost‖ (G's parameters)", COLORS["p_g"]),
+    ):
+        values = [float(v) if not isinstance(v, str) else math.nan for v in history.get(key, [])]
+        if steps and any(math.isfinite(v) and v > 0 for v in values):
+            ax_curve.semilogy(steps, [v if v > 0 else math.nan for v in values], color=color)
+            ax_curve.set_title(title, fontsize=10)
+            break
     else:
-        ax_curve.text(0.5, 0.5, "no exact JSD recorded", ha="center", transform=ax_curve.transAxes)
+        ax_curve.text(0.5, 0.5, "no curve recorded", ha="center", transform=ax_curve.transAxes)
     ax_curve.set_xlabel("training step")
     ax_curve.set_xlim(0, max(1, rec["steps"]))
     cursor = ax_curve.axvline(0, color="#d62728", lw=1)
