@@ -96,6 +96,7 @@ from gantheory.metrics import (
 )
 from gantheory.models import (
     AffineGenerator,
+    CouplingFlowGenerator,
     ExactDensityGenerator,
     FlowGenerator,
     KernelDensity,
@@ -211,6 +212,7 @@ __all__ = [
     "train_discriminator",
     "AffineGenerator",
     "ExactDensityGenerator",
+    "CouplingFlowGenerator",
     "FlowGenerator",
     "KernelDensity",
     "MLPDiscriminator",

@@ -90,12 +90,12 @@ def _widest(c: GaussianComponents) -> tuple[float, float, torch.Tensor]:
     return float(norms[k]), float(precision_max[k]), c.means[k]
 
 
-def _outside_square_moment(c: GaussianComponents, nu: torch.Tensor) -> float:
-    """E_r[|x − ν|² ; outside the mesh] ≤ Σ_k w_k [2 tr(Σ_k) d T2 + 2 |μ_k − ν|² T0]."""
+def _outside_square_moment(c: GaussianComponents, nu: torch.Tensor, a: float = CORE) -> float:
+    """E_r[|x − ν|² ; outside the mesh] ≤ Σ_k w_k [2 tr(Σ_k) d T2 + 2 |μ_k − ν|² T0] (cores ± a std)."""
     d = c.dim
     traces = torch.diagonal(c.covs, dim1=-2, dim2=-1).sum(-1)
     shifts = ((c.means - nu) ** 2).sum(-1)
-    terms = 2 * traces * d * _outside_square() + 2 * shifts * outside_mass(d)
+    terms = 2 * traces * d * _outside_square(a) + 2 * shifts * outside_mass(d, a)
     return float((c.weights * terms).sum())
 
 

@@ -99,13 +99,28 @@ def change_of_variables_log_prob(G, z):
     return log_base - log_det
 
 
-@pytest.mark.parametrize("dim", [1, 2])
-@pytest.mark.parametrize("kind", ["affine", "flow"])
+def random_coupling_flow(seed, *, dim=2, transforms=3, scale=0.5, hidden=(16, 16)):
+    """A float64 coupling flow whose output layers are drawn too (they start at zero)."""
+    G = gt.CouplingFlowGenerator(dim, transforms=transforms, hidden=hidden, generator=gen(seed))
+    with torch.no_grad():
+        for c in G.conditioners:
+            last = c.net[-1]
+            last.weight.normal_(0.0, scale / math.sqrt(last.in_features), generator=gen(seed + 1))
+            last.bias.normal_(0.0, scale, generator=gen(seed + 2))
+    return G.double()
+
+
+@pytest.mark.parametrize(
+    ("dim", "kind"),
+    [(1, "affine"), (2, "affine"), (1, "flow"), (2, "flow"), (2, "coupling"), (3, "coupling")],
+)
 def test_exact_density_matches_the_sampler_by_change_of_variables(dim, kind):
     """G.distribution() is the push-forward of N(0, I) through G (to float64 rounding)."""
     if kind == "affine":
         scale = 0.7 if dim == 1 else [[0.8, 0.0], [0.5, 1.3]]
         G = gt.AffineGenerator(dim, loc=0.3, scale=scale)
+    elif kind == "coupling":
+        G = random_coupling_flow(3, dim=dim, scale=1.0)
     else:
         G = gt.FlowGenerator(dim, transforms=2, hidden=(16,), generator=gen(3))
     G = G.double()
@@ -151,6 +166,98 @@ def test_flow_init_is_seeded_and_leaves_global_state_alone():
     b = gt.FlowGenerator(2, hidden=(8,), generator=gen(1))
     assert torch.equal(state, torch.get_rng_state())
     assert same_parameters(a, b)
+
+
+# --- coupling flows ------------------------------------------------------------------------------
+
+
+def test_coupling_flow_inverts_exactly_and_its_log_dets_cancel():
+    G = random_coupling_flow(1, transforms=4, scale=1.5)
+    z = 3 * torch.randn(500, 2, generator=gen(2), dtype=torch.float64)
+    with torch.no_grad():
+        x, log_det = G.forward_and_log_det(z)
+        back, log_det_inv = G.inverse_and_log_det(x)
+    torch.testing.assert_close(back, z, rtol=0, atol=1e-11)
+    torch.testing.assert_close(log_det + log_det_inv, torch.zeros(500, dtype=torch.float64), rtol=0, atol=1e-12)
+    q = G.distribution()
+    x2, log_r = q.from_base(z)
+    torch.testing.assert_close(q.log_prob(x2), log_r, rtol=0, atol=1e-11)
+
+
+def test_coupling_flow_starts_as_the_identity():
+    G = gt.CouplingFlowGenerator(2, generator=gen(4))
+    z = torch.randn(20, 2, generator=gen(5))
+    assert torch.equal(G(z), z)
+    q = G.distribution()
+    x = torch.randn(20, 2, generator=gen(6), dtype=torch.float64)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1).to(torch.float64)
+    torch.testing.assert_close(q.log_prob(x), expected, rtol=0, atol=1e-14)
+
+
+def test_coupling_flow_density_integrates_to_one():
+    from gantheory import _quadrature as quad
+
+    q = random_coupling_flow(7, scale=1.0).distribution()
+    lo, hi = torch.full((1, 2), -40.0, dtype=torch.float64), torch.full((1, 2), 40.0, dtype=torch.float64)
+    lo, hi = quad.grid_boxes(lo, hi, 20)
+    with torch.no_grad():
+        mass = quad.integrate(lambda x: q.log_prob(x).exp()[:, None], lo, hi, atol=1e-12, rtol=1e-12)
+    assert mass.converged
+    assert abs(float(mass.values[0]) - 1.0) < 1e-10
+
+
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.05, 3.0), transforms=st.integers(1, 5),
+       reach=st.floats(0.0, 4.0))  # fmt: skip
+def test_coupling_flow_envelope_bounds_its_density_and_its_reach_everywhere(seed, scale, transforms, reach):
+    """lower - curvature |x|^2 / 2 <= log p_g(x) <= upper, and |G(z)|^2 <= a |z|^2 + b, for points
+    near and far (up to |x| ~ 10^4): the a-priori bounds that make the KL tails rigorous."""
+    G = random_coupling_flow(seed, transforms=transforms, scale=scale)
+    q, env = G.distribution(), G.envelope()
+    g = gen(seed + 3)
+    pts = torch.randn(400, 2, generator=g, dtype=torch.float64) * 10 ** (reach * torch.rand(400, 1, generator=g, dtype=torch.float64))
+    with torch.no_grad():
+        log_p = q.log_prob(pts)
+        x = G(pts)
+    square = (pts**2).sum(1)
+    slack = 1e-9 * (1 + log_p.abs())
+    assert bool((log_p <= env.upper + slack).all())
+    assert bool((log_p >= env.lower - 0.5 * env.curvature * square - slack).all())
+    assert bool(((x**2).sum(1) <= (env.reach_scale * square + env.reach_shift) * (1 + 1e-12)).all())
+
+
+def test_coupling_flow_init_is_seeded_and_leaves_global_state_alone():
+    state = torch.get_rng_state()
+    a = gt.CouplingFlowGenerator(2, hidden=(8,), generator=gen(1))
+    b = gt.CouplingFlowGenerator(2, hidden=(8,), generator=gen(1))
+    assert torch.equal(state, torch.get_rng_state())
+    assert same_parameters(a, b)
+
+
+def test_coupling_flow_distribution_is_differentiable_and_samples_reproducibly():
+    G = gt.CouplingFlowGenerator(2, hidden=(8,), generator=gen())
+    G.distribution(torch.float32).log_prob(torch.ones(3, 2)).sum().backward()
+    assert all(p.grad is not None for p in G.parameters())
+    q = random_coupling_flow(2).distribution()
+    torch.manual_seed(0)
+    a = q.sample((5,))
+    torch.manual_seed(0)
+    assert torch.equal(a, q.sample((5,))) and a.shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(dim=1), "dim must be >= 2"),
+        (dict(dim=2, hidden=()), "hidden must hold"),
+        (dict(dim=2, max_log_scale=0.0), "max_log_scale"),
+        (dict(dim=2, max_log_scale=math.inf), "max_log_scale"),
+        (dict(dim=2, max_log_scale="2"), "max_log_scale"),
+        (dict(dim=2, transforms=0), "transforms"),
+    ],
+)
+def test_coupling_flow_rejects_bad_sizes(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        gt.CouplingFlowGenerator(**kwargs)
 
 
 # --- KDE ---------------------------------------------------------------------------------------
