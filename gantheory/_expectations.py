@@ -26,8 +26,17 @@ T0 = 2dΦ(−12) < 1e-32, :mod:`gantheory._tails`). There |k| is at most 2b for 
 growth is bounded by each density's envelope L − ½Λ|x − ν|² ≤ log r(x) ≤ U (a mixture's widest
 component; a flow's a-priori bounds, :class:`PushforwardBounds`).
 
+The meshes. Each expectation's integrand k depends on both densities, so each measure's mesh also
+resolves the other density's narrow structure: its Gaussian pieces (a mixture's components, a
+flow's local linearisations) narrower than the measure's own components are added to the mesh,
+pulled back into the base space for a flow (N(G⁻¹(μ), J⁻¹ΣJ⁻ᵀ)). What a mesh still misses shows
+in the masses: ∫p = ½E_p[2D*] + ½E_q[2D*] and ∫q = ½E_p[2(1 − D*)] + ½E_q[2(1 − D*)] are integrated
+alongside, and their defect from 1 (beyond their own cubature error) times the largest |k| is
+added to each bound.
+
 The pushforward protocol: a distribution r with ``from_base(z) -> (x (n, d), log r(x) (n,))`` for
-base points z (n, d) of N(0, I_d), and ``envelope() -> PushforwardBounds``.
+base points z (n, d) of N(0, I_d), its inverse ``to_base(x) -> z``, and
+``envelope() -> PushforwardBounds``.
 """
 
 from __future__ import annotations
@@ -64,7 +73,7 @@ class PushforwardBounds:
 
 def pushforward(dist: Distribution) -> bool:
     """Whether ``dist`` follows the pushforward protocol (module docstring)."""
-    return callable(getattr(dist, "from_base", None)) and callable(getattr(dist, "envelope", None))
+    return all(callable(getattr(dist, name, None)) for name in ("from_base", "to_base", "envelope"))
 
 
 @dataclass(frozen=True)
@@ -91,18 +100,118 @@ class _Measure:
     envelope: _Envelope
 
 
+def _stds(c: GaussianComponents) -> torch.Tensor:
+    return torch.diagonal(c.covs, dim1=-2, dim2=-1).sqrt()
+
+
+def _components(means: torch.Tensor, covs: torch.Tensor) -> GaussianComponents:
+    n = means.shape[0]
+    return GaussianComponents(torch.full((n,), 1.0 / max(n, 1), dtype=torch.float64), means, covs)
+
+
+def _base_jacobian(r: Distribution, z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """dG/dz (n, d, d) at base points z (n, d), by central differences (it only places the mesh)."""
+    d, step = z.shape[1], 1e-6
+    with torch.no_grad():
+        columns = [
+            (r.from_base((z + step * e).to(dtype))[0] - r.from_base((z - step * e).to(dtype))[0]).to(torch.float64) / (2 * step)
+            for e in torch.eye(d, dtype=torch.float64)
+        ]  # fmt: skip
+    return torch.stack(columns, dim=2)
+
+
+def _pieces(dist: Distribution, c: GaussianComponents | None, d: int, dtype: torch.dtype) -> GaussianComponents:
+    """Where a density has its structure, as Gaussians in x: a mixture's components; for a
+    pushforward G#N(0, I), its linearisations N(G(z_i), h² J_i J_iᵀ) at the points z_i of a grid of
+    spacing 2h = 1 on [−4, 4]^d (J_i = dG/dz at z_i), which tile the image of the base's bulk."""
+    if c is not None:
+        return tails._f64(c)
+    axis = torch.arange(-4.0, 4.0 + 0.5, 1.0, dtype=torch.float64)
+    z = torch.stack(torch.meshgrid(*[axis] * d, indexing="ij"), dim=-1).reshape(-1, d)
+    with torch.no_grad():
+        x = dist.from_base(z.to(dtype))[0].to(torch.float64)
+    jac = _base_jacobian(dist, z, dtype)
+    covs = 0.25 * jac @ jac.transpose(1, 2)
+    keep = torch.isfinite(x).all(1) & torch.isfinite(covs).all(2).all(1)
+    return _components(x[keep], covs[keep])
+
+
+def _narrow(pieces: GaussianComponents, resolution: float, lo: torch.Tensor, hi: torch.Tensor) -> GaussianComponents | None:
+    """The pieces narrower than ``resolution`` on some axis whose mean lies in the box [lo, hi]:
+    those the mesh of a measure must resolve besides its own components."""
+    stds = _stds(pieces)
+    keep = (stds.min(1).values < resolution) & (stds.min(1).values > 0)
+    keep &= ((pieces.means >= lo) & (pieces.means <= hi)).all(1)
+    if not bool(keep.any()):
+        return None
+    return _components(pieces.means[keep], pieces.covs[keep])
+
+
+def _mesh(own: GaussianComponents, others: GaussianComponents | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boxes over own's cores, refined where another density's narrow pieces lie (module docstring)."""
+    own = tails._f64(own)
+    core_lo = (own.means - CORE * _stds(own)).min(0).values
+    core_hi = (own.means + CORE * _stds(own)).max(0).values
+    # 15 Kronrod nodes a side on boxes of up to 4 stds: a piece wider than a quarter of own's
+    # narrowest std meets nodes anyway, and the refinement follows it
+    narrow = None if others is None else _narrow(others, 0.25 * float(_stds(own).min()), core_lo, core_hi)
+    return quad.mixture_boxes([own] if narrow is None else [own, narrow], core=CORE)
+
+
+def _standard(c: GaussianComponents) -> tuple[quad.Frame, GaussianComponents]:
+    """The mixture's own standard coordinates (:class:`gantheory._quadrature.Frame`), or x itself
+    where its means would be rounded on the way."""
+    frame = quad.Frame.of([c])
+    standard, rounded = frame.standardise(c)
+    if bool((rounded != 0).any()):
+        return quad.Frame(torch.zeros(c.dim, dtype=torch.float64), 1.0), c
+    return frame, standard
+
+
+def _in_frame(
+    c: GaussianComponents, log_density: Callable[[GaussianComponents], Callable[[torch.Tensor], torch.Tensor]], eps: float
+) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """x ↦ (log p(x), a bound on how much log p moves when x moves by its rounding).
+
+    log p is evaluated in p's standard coordinates y = (x − centre)/s (x − centre is exact near
+    the centre), so a mixture at 1e6 loses no digits to the subtraction. x itself, computed by a
+    flow, carries a rounding of up to ~ε|x| per coordinate (a few roundings per layer: 8ε(|x| + 1)
+    is taken); log p then moves by at most |∇ log p| times that, with
+    |∇_y log p| ≤ Σ_k r_k ‖Σ_k⁻¹‖ |y − μ_k| (r_k the responsibilities).
+    """
+    frame, standard = _standard(c)
+    log_y = log_density(standard)
+    shift = c.dim * math.log(frame.scale)
+    precision = 1.0 / torch.linalg.eigvalsh(standard.covs.detach())[:, 0]  # (K,)
+    log_parts = torch.log(standard.weights.detach()) - 0.5 * torch.logdet(2 * math.pi * standard.covs.detach())
+    inverse = torch.linalg.inv(standard.covs.detach())
+
+    def log_p(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = (x - frame.centre.to(x.device, x.dtype)) / frame.scale
+        ly = log_y(y)
+        with torch.no_grad():
+            diff = y[:, None, :] - standard.means.detach()[None].to(y.device)  # (n, K, d)
+            maha = torch.einsum("nki,kij,nkj->nk", diff, inverse.to(y.device), diff)
+            resp = torch.softmax(log_parts.to(y.device)[None] - 0.5 * maha, dim=1)
+            gradient = (resp * precision.to(y.device)[None] * diff.norm(dim=2)).sum(1)
+            moved = gradient * 8 * eps * (x.abs().amax(1) + 1) * math.sqrt(c.dim) / frame.scale
+        return ly - shift, moved
+
+    return log_p
+
+
 def _mixture_measure(
     c: GaussianComponents,
+    others: GaussianComponents,
     log_density: Callable[[GaussianComponents], Callable[[torch.Tensor], torch.Tensor]],
     device: torch.device,
 ) -> _Measure:
-    """A Gaussian mixture, integrated in its own standard coordinates y = (x − centre)/s."""
-    frame = quad.Frame.of([c])
-    standard, rounded = frame.standardise(c)
-    if bool((rounded != 0).any()):  # the means would be rounded: integrate in x itself
-        frame, standard = quad.Frame(torch.zeros(c.dim, dtype=torch.float64), 1.0), c
-    detached = tails._f64(standard)
-    lo, hi = quad.mixture_boxes([detached], core=CORE)
+    """A Gaussian mixture, integrated in its own standard coordinates y = (x − centre)/s, on a
+    mesh that also resolves the other density's narrow pieces (``others``, in x)."""
+    frame, standard = _standard(c)
+    centre = frame.centre.to(torch.float64).cpu()
+    others_y = _components((others.means - centre) / frame.scale, others.covs / frame.scale**2)
+    lo, hi = _mesh(standard, others_y)
     log_y = log_density(standard)
     shift = c.dim * math.log(frame.scale)  # log r_x(x) = log r_y(y) − d log s
 
@@ -119,12 +228,16 @@ def _mixture_measure(
     )  # fmt: skip
 
 
-def _pushforward_measure(r: Distribution, d: int, dtype: torch.dtype, device: torch.device) -> _Measure:
-    """r = G#N(0, I_d), integrated in the base space on the mesh of N(0, I_d)."""
-    base = GaussianComponents(
-        torch.ones(1, dtype=torch.float64), torch.zeros(1, d, dtype=torch.float64), torch.eye(d, dtype=torch.float64)[None]
-    )  # fmt: skip
-    lo, hi = quad.mixture_boxes([base], core=CORE)
+def _pushforward_measure(r: Distribution, others: GaussianComponents, d: int, dtype: torch.dtype, device: torch.device) -> _Measure:
+    """r = G#N(0, I_d), integrated in the base space on the mesh of N(0, I_d), which also resolves
+    the other density's narrow pieces N(μ, Σ) pulled back: N(G⁻¹(μ), J⁻¹ Σ J⁻ᵀ), J = dG/dz there."""
+    base = _components(torch.zeros(1, d, dtype=torch.float64), torch.eye(d, dtype=torch.float64)[None])
+    with torch.no_grad():
+        z = r.to_base(others.means.to(dtype)).to(torch.float64)
+    inverse = torch.linalg.inv(_base_jacobian(r, z, dtype))
+    covs = inverse @ others.covs @ inverse.transpose(1, 2)
+    keep = torch.isfinite(z).all(1) & torch.isfinite(covs).all(2).all(1)
+    lo, hi = _mesh(base, _components(z[keep], covs[keep]))
     half_log_2pi = 0.5 * d * math.log(2 * math.pi)
 
     def points(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -176,36 +289,73 @@ def integrate(
     """∫ integrand(x, log p, log q) dx = ½ E_p[k] + ½ E_q[k] (module docstring), for k columns.
 
     ``log_density`` makes a mixture's log density, ``log_prob`` evaluates any distribution at
-    points (n, d), ``rounding`` bounds the integrand's rounding (as between mixtures), ``dtype``
-    gives a distribution's parameter dtype. Each side gets half of ``atol`` and all of ``rtol``.
+    points (n, d), ``rounding`` bounds the integrand's rounding in float64 (as between mixtures),
+    ``dtype`` gives a distribution's parameter dtype: a flow in float32 raises atol and rtol to
+    10 ε of float32 and scales the rounding bound by its ε. Each side gets half of ``atol`` and all
+    of ``rtol``.
     Returns the values (k,) with their autograd graph and their error bounds.
     """
     k = len(bounds)
-    log_p_of = (lambda x: log_density(cp)(x)) if cp is not None else (lambda x: log_prob(p, x))
-    log_q_of = (lambda x: log_density(cq)(x)) if cq is not None else (lambda x: log_prob(q, x))
+    # a flow evaluated in low precision: its rounding is the floor of any error (as for a float32 D
+    # in gantheory.value), and the rounding bound scales with its epsilon
+    eps = max(torch.finfo(dtype(dist)).eps for dist, c in ((p, cp), (q, cq)) if c is None)
+    atol, rtol = max(atol, 10 * eps), max(rtol, 10 * eps)
+    precision = eps / torch.finfo(torch.float64).eps
+    def other(dist: Distribution, c: GaussianComponents | None) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | float]]:
+        """The density of a side at points x given by the other side: (log, how much x's rounding moves it)."""
+        if c is None:  # a flow at the points of the mixture's mesh, or of another flow
+            return lambda x: (log_prob(dist, x), 0.0)
+        return _in_frame(c, log_density, eps)
+
+    log_p_of, log_q_of = other(p, cp), other(q, cq)
+    sides = ((p, cp), (q, cq))
+    pieces = [_pieces(dist, c, d, dtype(dist)) for dist, c in sides]
     measures = [
-        _mixture_measure(c, log_density, device) if c is not None else _pushforward_measure(dist, d, dtype(dist), device)
-        for dist, c in ((p, cp), (q, cq))
-    ]
+        _mixture_measure(c, pieces[1 - i], log_density, device) if c is not None
+        else _pushforward_measure(dist, pieces[1 - i], d, dtype(dist), device)
+        for i, (dist, c) in enumerate(sides)
+    ]  # fmt: skip
     values: torch.Tensor | float = 0.0
     errors = [0.0] * k
+    masses, mass_errors = torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    largest = torch.zeros(k, dtype=torch.float64)  # the largest |k| met at a node, per column
     for side, measure in enumerate(measures):
 
         def full(u: torch.Tensor, measure: _Measure = measure, side: int = side) -> torch.Tensor:
             x, log_r, log_weight = measure.points(u)
-            lp = log_r if side == 0 else log_p_of(x)
-            lq = log_r if side == 1 else log_q_of(x)
+            lp, moved = (log_r, 0.0) if side == 0 else log_p_of(x)
+            lq, moved = (log_r, moved) if side == 1 else log_q_of(x)
             lm = torch.logaddexp(lp, lq) - _LOG2
-            h = 0.5 * log_weight.exp()[:, None] * integrand(x, lp - lm, lq - lm)  # ½ r k
-            return torch.cat([h, rounding(h, lp - lm, lq - lm) + rounding(h, lp, lq)], dim=1)
+            kk = integrand(x, lp - lm, lq - lm)
+            with torch.no_grad():
+                seen = torch.where(torch.isfinite(kk), kk.abs(), torch.zeros_like(kk)).amax(0).cpu()
+                largest.copy_(torch.maximum(largest, seen))
+            half_weight = 0.5 * log_weight.exp()[:, None]
+            h = half_weight * kk  # ½ r k
+            mass = (half_weight * torch.stack([lp - lm, lq - lm], dim=1).exp()).detach()  # ½ r 2D*, ½ r 2(1 − D*)
+            rounded = precision * (rounding(h, lp - lm, lq - lm) + rounding(h, lp, lq))
+            # a move δ of log p or log q moves k by at most 2 (1 + |log p − log q|) δ (JSD, KL, V)
+            if isinstance(moved, torch.Tensor):
+                spread = torch.nan_to_num((lp - lq).detach().abs(), nan=0.0, posinf=1e300)
+                shift = torch.where(moved > 0, 2 * (1 + spread) * moved, torch.zeros_like(moved))
+                rounded = rounded + half_weight.detach() * shift[:, None]
+            return torch.cat([h, rounded, mass], dim=1)
 
         result = quad.integrate(
-            full, measure.lo, measure.hi, atol=atol / 2, rtol=rtol, max_points=max_points, carried=k, split="axis"
-        )
+            full, measure.lo, measure.hi, atol=atol / 2, rtol=rtol, max_points=max_points, carried=k + 2, split="axis"
+        )  # fmt: skip
         values = values + result.values[:k]
-        side_errors = (result.errors[:k] + result.values[k:].detach()).cpu().tolist()
+        side_errors = (result.errors[:k] + result.values[k : 2 * k].detach()).cpu().tolist()
+        masses += result.values[2 * k :].detach().cpu()
+        mass_errors += result.errors[2 * k :].cpu() + measure.outside_mass
         outside = _outside(bounds, measure, measures, full, k)
         errors = [e + s + o for e, s, o in zip(errors, side_errors, outside)]
+    # what the meshes missed shows in the masses: ∫p = ∫q = 1 (module docstring)
+    defect = float(torch.clamp((masses - 1).abs() - mass_errors, min=0.0).sum())
+    if defect > 0:
+        for i, b in enumerate(bounds):
+            size = 2 * b if isinstance(b, (int, float)) and math.isfinite(b) else 2 * float(largest[i])
+            errors[i] += defect * size
     return values, errors
 
 

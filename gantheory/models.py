@@ -75,10 +75,10 @@ Activation = Literal["relu", "leaky_relu", "tanh", "maxout"]
 _ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "tanh", "maxout")
 
 
-def _widths(widths: object) -> tuple[int, ...]:
+def _widths(widths: object, name: str = "widths") -> tuple[int, ...]:
     if isinstance(widths, int) or not isinstance(widths, Sequence):
-        raise TypeError(f"widths must be a sequence of ints, got {widths!r}")
-    return tuple(check.positive_int("widths[i]", w) for w in widths)
+        raise TypeError(f"{name} must be a sequence of ints, got {widths!r}")
+    return tuple(check.positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
 
 
 def _initialise(module: nn.Module, generator: torch.Generator | None) -> nn.Module:
@@ -396,7 +396,7 @@ class FlowGenerator(ExactDensityGenerator):
         self.dim = self.noise_dim = self.out_dim = check.positive_int("dim", dim)
         transforms = check.positive_int("transforms", transforms)
         bins = check.positive_int("bins", bins)
-        hidden = _widths(hidden)
+        hidden = _widths(hidden, "hidden")
         with torch.random.fork_rng(devices=[]):  # zuko's own init draws from the global generator
             self.flow = zuko.flows.NSF(
                 features=dim, context=0, transforms=transforms, bins=bins, hidden_features=hidden
@@ -498,10 +498,10 @@ class CouplingFlowGenerator(ExactDensityGenerator):
                 f"got {dim}; in 1D use AffineGenerator or FlowGenerator"
             )
         transforms = check.positive_int("transforms", transforms)
-        hidden = _widths(hidden)
+        hidden = _widths(hidden, "hidden")
         if not hidden:
             raise ValueError("hidden must hold at least one width (tanh layers bound the outputs)")
-        if not isinstance(max_log_scale, (int, float)) or not 0 < max_log_scale < math.inf:
+        if isinstance(max_log_scale, bool) or not isinstance(max_log_scale, (int, float)) or not 0 < max_log_scale < math.inf:
             raise ValueError(f"max_log_scale must be a positive finite number, got {max_log_scale!r}")
         self.max_log_scale = float(max_log_scale)
         self.half = dim // 2
@@ -624,7 +624,11 @@ class _CouplingFlowDistribution(Distribution):
         return -0.5 * (z * z).sum(-1) - 0.5 * self.flow.dim * math.log(2 * math.pi)
 
     def log_prob(self, value: Tensor) -> Tensor:
-        x = value.reshape(-1, self.flow.dim)
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise TypeError(f"value must be a floating-point torch.Tensor, got {type(value).__name__}")
+        if value.ndim == 0 or value.shape[-1] != self.flow.dim:
+            raise ValueError(f"value must have shape (..., {self.flow.dim}), got {tuple(value.shape)}")
+        x = value.reshape(-1, self.flow.dim).to(self.base_loc.dtype)
         z, log_det = self.flow.inverse_and_log_det(x)
         return (self._log_base(z) + log_det).reshape(value.shape[:-1])
 
@@ -632,6 +636,10 @@ class _CouplingFlowDistribution(Distribution):
         """x = G(z) (n, d) and log p_g(x) = log N(z; 0, I) - log |det dG/dz| (n,)."""
         x, log_det = self.flow.forward_and_log_det(z)
         return x, self._log_base(z) - log_det
+
+    def to_base(self, x: Tensor) -> Tensor:
+        """z = G^{-1}(x) (n, d) for points x (n, d)."""
+        return self.flow.inverse_and_log_det(x)[0]
 
     def envelope(self) -> PushforwardBounds:
         return self.flow.envelope()

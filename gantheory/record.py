@@ -7,7 +7,8 @@ fixed grid over a fixed box:
 - the learned D(x) and the exact optimal discriminator
   D*(x) = p_data(x) / (p_data(x) + p_g(x)) (Goodfellow et al. 2014, arXiv:1406.2661,
   Proposition 1), p_g exact where G has a density (``G.distribution()``, e.g.
-  :class:`gantheory.AffineGenerator`, :class:`gantheory.FlowGenerator`) and a Gaussian KDE of
+  :class:`gantheory.AffineGenerator`, :class:`gantheory.CouplingFlowGenerator`,
+  :class:`gantheory.FlowGenerator`) and a Gaussian KDE of
   generated samples otherwise (:func:`gantheory.gaussian_kde`, marked ``exact_density: false``);
 - generated samples G(z) at a fixed set of noise vectors z (the same z at every frame, so each
   point can be followed), and at the first ``n_arrows`` of them the direction G's cost pushes

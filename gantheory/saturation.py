@@ -318,7 +318,7 @@ def non_saturating_identity(
 
     Args:
         G: an exact-density generator with Gaussian noise (``gantheory.models.AffineGenerator``,
-            ``FlowGenerator``), noise dimension 1 or 2: ``G(z)``, ``G.noise_dim`` and
+            ``CouplingFlowGenerator``, ``FlowGenerator``), noise dimension 1 or 2: ``G(z)``, ``G.noise_dim`` and
             ``G.distribution()``; its forward must run under ``torch.func.vmap``.
         p_data: the data distribution on G's space (exact ``log_prob``).
         atol, rtol: tolerance of the cubature of the left side.

@@ -163,6 +163,75 @@ def test_divergences_through_a_flow_are_differentiable():
     assert abs(float(grad[0]) - (up - down) / (2 * h)) < 1e-6
 
 
+def affine_flow(log_scales, shifts, *, max_log_scale=10.0):
+    """A 2-layer flow with constant conditioners: x2 = z2 e^{s0} + t0, x1 = z1 e^{s1} + t1."""
+    G = gt.CouplingFlowGenerator(2, transforms=2, hidden=(8,), max_log_scale=max_log_scale, generator=gen(0)).double()
+    with torch.no_grad():
+        for c, s, t in zip(G.conditioners, log_scales, shifts):
+            c.net[-1].weight.zero_()
+            c.net[-1].bias.copy_(torch.tensor([max_log_scale * math.atanh(s / max_log_scale), t]))
+    return G
+
+
+FOUR = {"jsd": gt.jsd, "kl": gt.kl, "reverse_kl": lambda p, q: gt.kl(q, p), "c_g": gt.virtual_criterion}
+
+
+@pytest.mark.parametrize("name", list(FOUR))
+@pytest.mark.parametrize(
+    "case",
+    ["narrow data mode in the flow's bulk", "narrow flow in broad data", "narrow flow against a flow", "both far out"],
+)
+def test_narrow_features_of_the_other_side_are_resolved(case, name):
+    """Each expectation's integrand depends on both densities: a data mode of std 1e-3 inside the
+    flow's bulk, or a flow of std 1e-3 inside the data, must be found by the other side's mesh
+    (they were missed, with errors 1e5 times the bound). Far out (1e4), the flow's own rounding of
+    x moves the data's log density: the bound must cover it."""
+    identity = gt.CouplingFlowGenerator(2, hidden=(8,), generator=gen(0)).double()
+    narrow = affine_flow((-7.0, -7.0), (0.2137, -0.1234))
+    if case == "narrow data mode in the flow's bulk":
+        p, q, q_ref = gt.mixture([[0.3, -0.2], [3.0, 1.0]], [1e-3, 1.0]), identity.distribution(), gt.mixture([[0.0, 0.0]], 1.0)
+        p_ref = p
+    elif case == "narrow flow in broad data":
+        p, q, q_ref = gt.mixture([[0.0, 0.0], [2.0, 1.0]], [1.0, 0.7]), narrow.distribution(), gaussian_of_affine_flow(narrow)
+        p_ref = p
+    elif case == "narrow flow against a flow":
+        p, q, q_ref = identity.distribution(), narrow.distribution(), gaussian_of_affine_flow(narrow)
+        p_ref = gt.mixture([[0.0, 0.0]], 1.0)
+    else:
+        far = affine_flow((-6.9, -6.8), (1e4 - 0.2 + 3e-4, 1e4 + 0.3 + 2e-4))
+        p, q, q_ref = gt.mixture([[1e4 + 0.3, 1e4 - 0.2]], 1e-3), far.distribution(), gaussian_of_affine_flow(far)
+        p_ref = p
+    got, ref = FOUR[name](p, q), FOUR[name](p_ref, q_ref)
+    assert got.method == ROUTE and ref.method != ROUTE
+    assert abs(float(got) - float(ref)) <= got.error + ref.error
+    assert got.error <= 1e-6 * max(1.0, abs(float(ref)))  # not honest by being useless
+
+
+def test_the_masses_reveal_what_the_meshes_miss(monkeypatch):
+    """With the meshes blind to the other side's narrow pieces, ∫p = ∫q = 1 computed alongside
+    falls short, and that defect keeps the bound above the error."""
+    from gantheory import _expectations
+
+    monkeypatch.setattr(_expectations, "_narrow", lambda *args: None)
+    identity = gt.CouplingFlowGenerator(2, hidden=(8,), generator=gen(0)).double().distribution()
+    p = gt.mixture([[0.3, -0.2], [3.0, 1.0]], [1e-3, 1.0])
+    for f in (gt.jsd, gt.kl, lambda p, q: gt.kl(q, p)):
+        got, ref = f(p, identity), f(p, gt.mixture([[0.0, 0.0]], 1.0))
+        assert abs(float(got) - float(ref)) > 1e-7  # the feature was missed ...
+        assert abs(float(got) - float(ref)) <= got.error + ref.error  # ... and the bound says so
+
+
+def test_a_float32_flow_gets_a_float32_bound():
+    """The same weights in float32 and float64: the float32 value is off by ~1e-8, and its bound
+    (floored at 10 ε of float32, rounding scaled by its ε) says so."""
+    G = random_flow(6, transforms=3, scale=0.8).float()
+    for f in (gt.jsd, gt.kl, lambda p, q: gt.kl(q, p)):
+        low, high = f(P_DATA, G.distribution(torch.float32)), f(P_DATA, G.distribution(torch.float64))
+        assert low.method == high.method == ROUTE
+        assert abs(float(low) - float(high)) <= low.error + high.error
+        assert low.error >= 10 * torch.finfo(torch.float32).eps * abs(float(high)) / 2
+
+
 def test_chi_square_and_other_densities_keep_their_own_routes():
     """Power tails (χ²) are not bounded by the expectation route; a spline flow is not a
     pushforward with known bounds: both go to box quadrature."""

@@ -252,12 +252,23 @@ def test_coupling_flow_distribution_is_differentiable_and_samples_reproducibly()
         (dict(dim=2, max_log_scale=0.0), "max_log_scale"),
         (dict(dim=2, max_log_scale=math.inf), "max_log_scale"),
         (dict(dim=2, max_log_scale="2"), "max_log_scale"),
+        (dict(dim=2, max_log_scale=True), "max_log_scale"),
         (dict(dim=2, transforms=0), "transforms"),
+        (dict(dim=2, hidden=(8, 0)), "hidden\\[1\\]"),
     ],
 )
 def test_coupling_flow_rejects_bad_sizes(kwargs, message):
     with pytest.raises((TypeError, ValueError), match=message):
         gt.CouplingFlowGenerator(**kwargs)
+
+
+def test_coupling_flow_density_names_bad_points():
+    q = gt.CouplingFlowGenerator(2, hidden=(8,), generator=gen()).distribution()
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
+        q.log_prob(torch.zeros(4, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="floating-point"):
+        q.log_prob(torch.zeros(4, 2, dtype=torch.long))
+    assert q.log_prob(torch.zeros(4, 2)).dtype == torch.float64  # float32 points: taken in float64
 
 
 # --- KDE ---------------------------------------------------------------------------------------
