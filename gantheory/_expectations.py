@@ -342,7 +342,8 @@ def integrate(
             return torch.cat([h, rounded, mass], dim=1)
 
         result = quad.integrate(
-            full, measure.lo, measure.hi, atol=atol / 2, rtol=rtol, max_points=max_points, carried=k + 2, split="axis"
+            full, measure.lo, measure.hi, atol=atol / 2, rtol=rtol, max_points=max_points, carried=k + 2, split="axis",
+            conservative=True,
         )  # fmt: skip
         values = values + result.values[:k]
         side_errors = (result.errors[:k] + result.values[k : 2 * k].detach()).cpu().tolist()

@@ -442,7 +442,7 @@ def draw_panels_2d(path: Path, shots: list[_Panel]) -> None:
     from gantheory.plotting import COLORS, save_figure, set_theme
 
     set_theme()
-    fig, axes = plt.subplots(2, len(shots), figsize=(3.4 * len(shots), 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(shots), figsize=(3.4 * len(shots), 7.0), squeeze=False)
     image = None
     for j, shot in enumerate(shots):
         g = shot.grid
@@ -468,7 +468,7 @@ def draw_panels_2d(path: Path, shots: list[_Panel]) -> None:
                 ax.set_ylabel("x₂")
     fig.colorbar(image, ax=axes, shrink=0.6, label="D(x), D*(x)  (0.5 = white)")
     fig.suptitle(
-        "2D flow generator: contours of p_data (black) and p_g (teal); grey: (p_data + p_g)/2 "
+        "2D coupling-flow generator: contours of p_data (black) and p_g (teal); grey: (p_data + p_g)/2 "
         "below 1e-3 of its peak"
     )
     save_figure(fig, path)

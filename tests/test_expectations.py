@@ -207,6 +207,17 @@ def test_narrow_features_of_the_other_side_are_resolved(case, name):
     assert got.error <= 1e-6 * max(1.0, abs(float(ref)))  # not honest by being useless
 
 
+def test_kinks_of_the_data_log_density_do_not_fake_convergence():
+    """A thin strip of p_g crosses the ring's Voronoi lines, where log p_data has kinks ~1e-4
+    wide: QUADPACK's scaled |K15 − G7| called a box converged that was off by 1.7e-3 against a
+    bound of 1e-4; the expectation route now never takes an error below |K15 − G7| itself."""
+    strip = affine_flow((-4.0, 2.0), (0.3, -0.7), max_log_scale=5.0)
+    ring = gt.ring()
+    got, ref = gt.kl(strip.distribution(), ring), gt.kl(gaussian_of_affine_flow(strip), ring)
+    assert got.method == ROUTE and ref.method == "quadrature (mixture-aware)"
+    assert abs(float(got) - float(ref)) <= got.error + ref.error
+
+
 def test_the_masses_reveal_what_the_meshes_miss(monkeypatch):
     """With the meshes blind to the other side's narrow pieces, ∫p = ∫q = 1 computed alongside
     falls short, and that defect keeps the bound above the error."""
