@@ -18,8 +18,11 @@ Each expectation is integrated by the rule that suits its own measure:
   E_r[k] = ∫ φ(z) k(G(z)) dz on the mesh of N(0, I), so a flow's expectation costs what a
   Gaussian's does, whatever G does to space.
 
-Error bound: the adaptive cubature's (:mod:`gantheory._quadrature`), plus a bound on the rounding
-of the integrand, plus a closed-form bound on what lies outside each mesh. Every point outside a
+Error bound: the adaptive cubature's (:mod:`gantheory._quadrature`, each box's error at least its
+|K15 − G7|, which QUADPACK's scaling would shrink where a kink between nodes looks smooth), plus a
+bound on the rounding of the integrand (in the flow's precision, and with the move of the data's
+log density under the flow's rounding of x = G(z)), plus a closed-form bound on what lies outside
+each mesh. Every point outside a
 mesh lies outside the core ±12 std of every component of its measure (probability at most
 T0 = 2dΦ(−12) < 1e-32, :mod:`gantheory._tails`). There |k| is at most 2b for a bounded integrand
 (|h| ≤ b (p + q): JSD, C(G), TV, Hellinger) and 2c (1 + |log p − log q|) for a KL-type term, whose
@@ -28,7 +31,7 @@ component; a flow's a-priori bounds, :class:`PushforwardBounds`).
 
 The meshes. Each expectation's integrand k depends on both densities, so each measure's mesh also
 resolves the other density's narrow structure: its Gaussian pieces (a mixture's components, a
-flow's local linearisations) narrower than the measure's own components are added to the mesh,
+flow's local linearisations) narrower than a quarter of the measure's own are added to the mesh,
 pulled back into the base space for a flow (N(G⁻¹(μ), J⁻¹ΣJ⁻ᵀ)). What a mesh still misses shows
 in the masses: ∫p = ½E_p[2D*] + ½E_q[2D*] and ∫q = ½E_p[2(1 − D*)] + ½E_q[2(1 − D*)] are integrated
 alongside, and their defect from 1 (beyond their own cubature error) times the largest |k| is
