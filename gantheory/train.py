@@ -125,8 +125,9 @@ class TrainConfig:
         exact: when G has an exact density (``G.distribution()``) and pack == 1, also record
             JSD(p_data || p_g), C(G) and D against D* (:func:`gantheory.discriminator_error`).
         exact_method: "auto": JSD by :func:`gantheory.jsd` and C(G) = V(D*, G) by
-            :func:`gantheory.value` of the exact D* (closed form or adaptive quadrature, ~1e-8 or
-            better; ~0.1 s for a 2D coupling flow, seconds for a 2D spline flow); "grid": all exact quantities on the midpoint grid of
+            :func:`gantheory.value` of the exact D*, two separate integrals (closed form or
+            adaptive quadrature, ~1e-8 or better; ~0.2 to 2 s per record for a 2D coupling flow,
+            more for a 2D spline flow); "grid": all exact quantities on the midpoint grid of
             :func:`gantheory.discriminator_error` (any density, fast, error bound ~1e-4), where
             JSD = (C(G) + log 4) / 2 holds by construction.
         checkpoint_every: save the checkpoint every this many iterations (0: at each record).
