@@ -351,15 +351,15 @@ def integrate(
         values = values + result.values[:k]
         side_errors = (result.errors[:k] + result.values[k : 2 * k].detach()).cpu().tolist()
         masses += result.values[2 * k :].detach().cpu()
-        mass_errors += result.errors[2 * k :].cpu() + measure.outside_mass
+        mass_errors += result.errors[2 * k :].cpu()
         outside = _outside(bounds, measure, measures, full, k)
         errors = [e + s + o for e, s, o in zip(errors, side_errors, outside)]
     # what the meshes missed shows in the masses: ∫p = ∫q = 1 (module docstring)
-    defect = float(torch.clamp((masses - 1).abs() - mass_errors, min=0.0).sum())
+    defect = tails.missed_mass(masses, mass_errors, sum(m.outside_mass for m in measures))
     if defect > 0:
         for i, b in enumerate(bounds):
-            size = 2 * b if isinstance(b, (int, float)) and math.isfinite(b) else 2 * float(largest[i])
-            errors[i] += defect * size
+            size = tails.density_ratio_bound(b)  # |h| ≤ b (p + q) means |k| ≤ 2b
+            errors[i] += defect * 2 * (size if math.isfinite(size) else float(largest[i]))
     return values, errors
 
 

@@ -99,6 +99,22 @@ def _outside_square_moment(c: GaussianComponents, nu: torch.Tensor, a: float = C
     return float((c.weights * terms).sum())
 
 
+def missed_mass(masses: torch.Tensor, errors: torch.Tensor, outside: float) -> float:
+    """What a mesh missed, seen in the masses: Σ_r max(0, |∫r − 1| − error_r − outside) over the
+    computed ∫p and ∫q (both are 1), beyond their cubature errors and the mass known to lie outside.
+    An estimate (misses in the two masses could cancel), a safety net under the mesh."""
+    return float(torch.clamp((masses - 1).abs() - errors - outside, min=0.0).sum())
+
+
+def density_ratio_bound(bound: float | list[Term] | tuple[Term, ...]) -> float:
+    """b with |h| ≤ b (p + q) everywhere, from a column's tail declaration: the number itself, or the
+    sum of the coefficients of pure mass terms; inf where the terms do not give one (log, power)."""
+    if isinstance(bound, (int, float)):
+        return float(bound)
+    terms = list(bound)
+    return sum(t.coef for t in terms) if all(t.kind == "mass" for t in terms) else math.inf
+
+
 def _quadratic_forms(precisions: torch.Tensor) -> torch.Tensor:
     """For 2x2 matrices M (..., 2, 2): (α, ρ, φ) with uᵀMu = α + ρ cos(τ − φ), u = (cos τ/2, sin τ/2)."""
     a, b, c = precisions[..., 0, 0], precisions[..., 0, 1], precisions[..., 1, 1]

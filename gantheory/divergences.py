@@ -560,12 +560,10 @@ def _integrate_mixtures(
     result = quad.integrate(full, lo, hi, atol=atol, rtol=rtol, max_points=_MIXTURE_POINTS, carried=k + 2)
     values = result.values[:k]
     errors = (result.errors[:k] + result.values[k : 2 * k].detach()).cpu().tolist()
-    missed = torch.clamp((result.values[2 * k :].detach().cpu() - 1).abs() - result.errors[2 * k :].cpu(), min=0.0)
-    defect = float(torch.clamp(missed - tails.outside_mass(sp.dim), min=0.0).sum())
+    defect = tails.missed_mass(result.values[2 * k :].detach().cpu(), result.errors[2 * k :].cpu(), tails.outside_mass(sp.dim))
     if defect > 0:  # a component the mesh did not resolve (a thin ridge across the boxes' axes)
         for i, b in enumerate(bounds):
-            terms = None if isinstance(b, (int, float)) else list(b)
-            size = float(b) if terms is None else sum(t.coef for t in terms) if all(t.kind == "mass" for t in terms) else math.inf
+            size = tails.density_ratio_bound(b)
             errors[i] += defect * (size if math.isfinite(size) else float(largest[i]))
     estimated = None
     for i, terms in enumerate(term_lists):
